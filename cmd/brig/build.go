@@ -1,0 +1,256 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/brigsandbox/brig/profiles"
+	"github.com/brigsandbox/brig/sandbox"
+	"github.com/brigsandbox/brig/spec"
+)
+
+// plan is everything a run needs, decided before anything starts.
+type plan struct {
+	id       string
+	stateDir string
+	profile  *profiles.Profile
+	spec     *specs.Spec
+	skeleton []spec.SkeletonEntry
+	timeout  time.Duration
+	// mapping says how ids map, for --verbose: "subordinate range" or
+	// "single id".
+	mapping string
+}
+
+const sandboxPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// sandboxHome is HOME inside: the private /tmp, so tools that write
+// caches work without seeing the user's real home.
+const sandboxHome = "/tmp"
+
+// makePlan turns the profile, the flags and the command into a spec.
+func makePlan(f *runFlags, argv []string) (*plan, error) {
+	if len(argv) == 0 {
+		return nil, usageErrorf("no command given: write 'brig %s [flags] -- CMD [ARGS...]'", "run")
+	}
+	p, err := f.loadProfile()
+	if err != nil {
+		return nil, err
+	}
+	if p.Network.Mode == profiles.NetUser {
+		return nil, usageErrorf("profile %q wants a user-mode network (pasta), which this brig does not provide yet; use --net none or --net host", p.Name)
+	}
+	pl := &plan{id: sandbox.NewID(), stateDir: sandbox.StateDir(), profile: p, timeout: time.Duration(p.Limits.Timeout)}
+	u, err := user.Current()
+	if err != nil {
+		return nil, fmt.Errorf("who am I: %w", err)
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("current directory: %w", err)
+	}
+	ident, mapping := identity(p, u)
+	pl.mapping = mapping
+	workload := spec.Workload{
+		Args:     argv,
+		Env:      environment(p, f),
+		Cwd:      insideCwd(p, f, cwd),
+		Terminal: f.tty,
+		Hostname: f.hostname,
+	}
+	opts, err := pl.options(p, f, ident, u, cwd)
+	if err != nil {
+		return nil, err
+	}
+	s, err := spec.Build(workload, opts...)
+	if err != nil {
+		return nil, err
+	}
+	pl.spec = s
+	return pl, nil
+}
+
+// options lists the spec options for the profile, in an order where
+// later ones may rely on earlier ones (seccomp reads the capabilities).
+func (pl *plan) options(p *profiles.Profile, f *runFlags, ident spec.Identity, u *user.User, cwd string) ([]spec.Option, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("cannot find the brig binary: %w", err)
+	}
+	self, _ = filepath.EvalSymlinks(self)
+	root, err := pl.rootOption(p, f, ident, u)
+	if err != nil {
+		return nil, err
+	}
+	opts := []spec.Option{
+		root,
+		spec.WithIdentity(ident),
+		spec.WithNetwork(spec.NetMode(p.Network.Mode)),
+		spec.WithTmpfs(spec.Tmpfs{Target: "/tmp", SizeBytes: int64(p.Filesystem.TmpSize), Inodes: p.Filesystem.TmpInodes}),
+		spec.WithTmpfs(tmpfsList(p.Filesystem.Tmpfs)...),
+		spec.WithBinds(workdirBinds(p, f, cwd)...),
+		spec.WithBinds(bindList(p.Filesystem.Binds)...),
+		spec.WithCapabilities(p.Security.Capabilities...),
+		spec.WithSeccomp(seccompPolicy(p)),
+		spec.WithNoNewPrivileges(p.Security.NoNewPrivileges),
+		spec.WithMaskedPaths(p.Filesystem.MaskedPaths...),
+		spec.WithReadonlyPaths(p.Filesystem.ReadonlyPaths...),
+		spec.WithLimits(limits(p)),
+		spec.WithInit(self),
+	}
+	if p.Limits.Nofile > 0 {
+		opts = append(opts, spec.WithRlimits(spec.Rlimit{Type: "RLIMIT_NOFILE", Soft: p.Limits.Nofile, Hard: p.Limits.Nofile}))
+	}
+	return opts, nil
+}
+
+// rootOption picks --rootfs or host mode; host mode also plans the
+// skeleton of the fresh root.
+func (pl *plan) rootOption(p *profiles.Profile, f *runFlags, ident spec.Identity, u *user.User) (spec.Option, error) {
+	if f.rootfs != "" {
+		dir, err := filepath.Abs(f.rootfs)
+		if err != nil {
+			return nil, usageErrorf("--rootfs %q: %v", f.rootfs, err)
+		}
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return nil, usageErrorf("--rootfs %q: not a directory (point it at an unpacked root filesystem)", f.rootfs)
+		}
+		return spec.WithRootfs(dir, !p.Filesystem.RootReadonly), nil
+	}
+	layout := sandbox.HostLayout()
+	name := "root"
+	if ident.UID != 0 {
+		name = u.Username
+	}
+	var resolv []byte
+	if p.Network.Mode != profiles.NetNone {
+		resolv, _ = os.ReadFile("/etc/resolv.conf")
+		if resolv == nil {
+			resolv = []byte{}
+		}
+	}
+	pl.skeleton = spec.Skeleton(spec.SkeletonInput{Layout: layout, UserName: name, UID: ident.UID, GID: ident.GID,
+		Home: sandboxHome, Hostname: nonEmpty(f.hostname, spec.DefaultHostname), ResolvConf: resolv})
+	return spec.WithHostRoot(sandbox.RootDir(pl.stateDir, pl.id), layout), nil
+}
+
+// identity maps the caller to root (or to itself) inside, with the
+// caller's subordinate ranges when newuidmap can use them.
+func identity(p *profiles.Profile, u *user.User) (spec.Identity, string) {
+	id := spec.Identity{HostUID: uint32(os.Getuid()), HostGID: uint32(os.Getgid())}
+	if p.Identity.User == profiles.UserSelf {
+		id.UID, id.GID = id.HostUID, id.HostGID
+	}
+	if os.Geteuid() == 0 {
+		// Root keeps an identity map of the first 65536 ids, so that it
+		// still owns its files; the user namespace still confines its
+		// capabilities to what the sandbox owns.
+		id.SubUIDs = []spec.IDRange{{Start: 1, Count: 65535}}
+		id.SubGIDs = id.SubUIDs
+		return id, "identity (root caller)"
+	}
+	if _, err := exec.LookPath("newuidmap"); err == nil {
+		id.SubUIDs = sandbox.SubIDs("/etc/subuid", u)
+	}
+	if _, err := exec.LookPath("newgidmap"); err == nil {
+		id.SubGIDs = sandbox.SubIDs("/etc/subgid", u)
+	}
+	if len(id.SubUIDs) == 0 || len(id.SubGIDs) == 0 {
+		id.SubUIDs, id.SubGIDs = nil, nil
+		return id, "single id"
+	}
+	return id, "subordinate range"
+}
+
+func environment(p *profiles.Profile, f *runFlags) []string {
+	env := []string{"PATH=" + sandboxPath, "HOME=" + sandboxHome}
+	pass := append([]string{"TERM", "LANG", "LC_ALL", "TZ"}, p.Environment.Pass...)
+	pass = append(pass, f.passEnv...)
+	for _, k := range pass {
+		if v, ok := os.LookupEnv(k); ok {
+			env = setEnv(env, k, v)
+		}
+	}
+	for k, v := range p.Environment.Set {
+		env = setEnv(env, k, v)
+	}
+	for _, kv := range f.env {
+		k, v, _ := strings.Cut(kv, "=")
+		env = setEnv(env, k, v)
+	}
+	return env
+}
+
+func setEnv(env []string, k, v string) []string {
+	for i, kv := range env {
+		if strings.HasPrefix(kv, k+"=") {
+			env[i] = k + "=" + v
+			return env
+		}
+	}
+	return append(env, k+"="+v)
+}
+
+func insideCwd(p *profiles.Profile, f *runFlags, cwd string) string {
+	if f.workdir != "" {
+		return f.workdir
+	}
+	if p.Filesystem.Workdir == profiles.WorkdirHidden || f.rootfs != "" {
+		return "/"
+	}
+	return cwd
+}
+
+// workdirBinds shows the current directory at the same path, read-write
+// or read-only as the profile says.
+func workdirBinds(p *profiles.Profile, f *runFlags, cwd string) []spec.Bind {
+	if p.Filesystem.Workdir == profiles.WorkdirHidden || f.rootfs != "" {
+		return nil
+	}
+	return []spec.Bind{{Source: cwd, Target: cwd, ReadOnly: p.Filesystem.Workdir == profiles.WorkdirReadOnly}}
+}
+
+func bindList(bs []profiles.Bind) []spec.Bind {
+	out := make([]spec.Bind, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, spec.Bind{Source: b.Source, Target: b.Target, ReadOnly: b.ReadOnly})
+	}
+	return out
+}
+
+func tmpfsList(ts []profiles.Tmpfs) []spec.Tmpfs {
+	out := make([]spec.Tmpfs, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, spec.Tmpfs{Target: t.Target, SizeBytes: int64(t.Size)})
+	}
+	return out
+}
+
+func seccompPolicy(p *profiles.Profile) spec.SeccompPolicy {
+	pol := spec.SeccompPolicy{Base: p.Security.Seccomp, Deny: p.Security.SeccompDeny, DenyNamespaces: p.Security.DenyNamespaces}
+	for _, name := range p.Security.SeccompDenyIoctls {
+		if n, ok := profiles.IoctlNumber(name); ok {
+			pol.DenyIoctls = append(pol.DenyIoctls, spec.Ioctl{Name: name, Request: n})
+		}
+	}
+	return pol
+}
+
+func limits(p *profiles.Profile) spec.Limits {
+	return spec.Limits{
+		MemoryBytes: int64(p.Limits.Memory),
+		SwapBytes:   int64(p.Limits.Swap),
+		Pids:        p.Limits.Pids,
+		CPUs:        p.Limits.CPUs,
+		CPUWeight:   p.Limits.CPUWeight,
+		IOWeight:    p.Limits.IOWeight,
+		Cpuset:      p.Limits.Cpuset,
+	}
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+
+	"github.com/brigsandbox/brig/sandbox"
+)
+
+// forwardedSignals reach the workload; SIGWINCH resizes its terminal.
+var forwardedSignals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT,
+	unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
+
+func runCmd(args []string) int {
+	var f runFlags
+	var reportFile string
+	fs := newRunFlagSet("run", &f)
+	fs.StringVar(&reportFile, "report", "", "write the run's receipt as JSON to this file")
+	argv, err := parseFlags(fs, args)
+	if errors.Is(err, pflag.ErrHelp) {
+		printFlags(fs, "run [flags] -- CMD [ARGS...]")
+		return exitOK
+	}
+	if err != nil {
+		return report(err)
+	}
+	pl, err := makePlan(&f, argv)
+	if err != nil {
+		return report(err)
+	}
+	log := newLogger(f.verbose)
+	log.Debug("sandbox", "id", pl.id, "profile", pl.profile.Name, "ids", pl.mapping, "state", pl.stateDir)
+
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwardedSignals...)
+	defer signal.Stop(sigs)
+	host := sandbox.DetectCgroupHost()
+	rc, err := sandbox.Run(context.Background(), sandbox.Config{
+		ID:         pl.id,
+		StateDir:   pl.stateDir,
+		Spec:       pl.spec,
+		Skeleton:   pl.skeleton,
+		Stdin:      os.Stdin,
+		Stdout:     os.Stdout,
+		Stderr:     os.Stderr,
+		Cgroups:    host,
+		BestEffort: f.cgroups == "best-effort",
+		Timeout:    pl.timeout,
+		Signals:    sigs,
+		Info:       sandbox.Info{Profile: pl.profile.Name, Command: argv},
+		Logger:     log,
+	})
+	if err != nil {
+		return report(err)
+	}
+	return finishRun(rc, reportFile, f.verbose)
+}
+
+// finishRun tells what the user must know about how the run ended and
+// returns the exit code brig passes on.
+func finishRun(rc *sandbox.Receipt, reportFile string, verbose bool) int {
+	switch rc.Reason {
+	case sandbox.ReasonOOM:
+		say("killed by the kernel's OOM killer at the memory limit (%s)", formatBytes(rc.Limits.MemoryBytes))
+	case sandbox.ReasonTimeout:
+		say("killed after the time limit (--timeout)")
+	}
+	if verbose {
+		say("%s", summary(rc))
+	}
+	if reportFile != "" {
+		if err := writeReceipt(reportFile, rc); err != nil {
+			return report(err)
+		}
+	}
+	if rc.Reason == sandbox.ReasonTimeout {
+		return exitTimeout
+	}
+	return rc.ExitCode
+}
+
+func summary(rc *sandbox.Receipt) string {
+	end := fmt.Sprintf("exit %d", rc.ExitCode)
+	if rc.Signal != 0 {
+		end = fmt.Sprintf("signal %d", rc.Signal)
+	}
+	return fmt.Sprintf("%s: %s (%s) wall %s cpu %s user/%s sys, memory peak %s, pids peak %d, pids limit hits %d, oom kills %d",
+		rc.ID, rc.Reason, end, time.Duration(rc.WallMS)*time.Millisecond,
+		time.Duration(rc.CPUUserMS)*time.Millisecond, time.Duration(rc.CPUSystemMS)*time.Millisecond,
+		formatBytes(rc.MemoryPeakBytes), rc.PidsPeak, rc.PidsLimitHits, rc.OOMKills)
+}
+
+func writeReceipt(path string, rc *sandbox.Receipt) error {
+	b, err := jsonIndent(rc)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("--report: %w", err)
+	}
+	return nil
+}
+
+func formatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func printFlags(fs *pflag.FlagSet, synopsis string) {
+	fmt.Fprintf(stdout, "usage: brig %s\n\nflags:\n%s", synopsis, fs.FlagUsages())
+}

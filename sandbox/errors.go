@@ -1,0 +1,18 @@
+package sandbox
+
+import "errors"
+
+// Sentinel errors of the runner. Errors returned by Run wrap one of these
+// (or one of the cgroup detection errors) so that callers can tell what
+// went wrong without parsing text.
+var (
+	// ErrLimitsUnenforced: limits were asked for but this host cannot
+	// enforce them for this user, and best effort was not allowed.
+	ErrLimitsUnenforced = errors.New("limits cannot be enforced on this host")
+	// ErrStart: the sandbox could not be started.
+	ErrStart = errors.New("cannot start sandbox")
+	// ErrState: the state directory is unusable.
+	ErrState = errors.New("state directory unusable")
+	// ErrNetworkHelper: the user-mode network helper is missing or failed.
+	ErrNetworkHelper = errors.New("user-mode network unavailable")
+)

@@ -1,0 +1,182 @@
+package sandbox
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"golang.org/x/sys/unix"
+)
+
+// State layout, below the state directory:
+//
+//	lc/<id>/          libcontainer's own state (state.json, exec fifo)
+//	runs/<id>/lock    held (flock) by the brig process that owns the run
+//	runs/<id>/root/   the host-mode root skeleton
+//	runs/<id>/info.json  what `brig ps` shows
+//
+// A run directory whose lock can be taken belongs to a brig that died:
+// Collect removes it and whatever libcontainer left.
+const (
+	lcDir   = "lc"
+	runsDir = "runs"
+)
+
+// StateDir returns where brig keeps per-run state for this user:
+// $BRIG_STATE_DIR, else $XDG_RUNTIME_DIR/brig, else /run/user/UID/brig when
+// that exists, else a 0700 directory in the system temporary directory.
+// It never shares a directory with the brig binary: libcontainer's seal
+// of /proc/self/exe falls back to copying the whole binary when it does.
+func StateDir() string {
+	if d := os.Getenv("BRIG_STATE_DIR"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "brig")
+	}
+	uid := strconv.Itoa(os.Geteuid())
+	if d := filepath.Join("/run/user", uid); isOwnedDir(d) {
+		return filepath.Join(d, "brig")
+	}
+	return filepath.Join(os.TempDir(), "brig-"+uid)
+}
+
+func isOwnedDir(d string) bool {
+	fi, err := os.Stat(d)
+	if err != nil || !fi.IsDir() {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == os.Geteuid() && unix.Access(d, unix.W_OK) == nil
+}
+
+// ensureStateDir creates dir 0700 and checks that it is ours and private:
+// another user must not be able to plant state or read our runs.
+func ensureStateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("%w: %w", ErrState, err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrState, err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || !ok || int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("%w: %s is not a directory owned by uid %d (set BRIG_STATE_DIR)", ErrState, dir, os.Geteuid())
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("%w: %w", ErrState, err)
+		}
+	}
+	for _, sub := range []string{lcDir, runsDir} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return fmt.Errorf("%w: %w", ErrState, err)
+		}
+	}
+	return nil
+}
+
+// NewID returns a fresh run id: 12 hex digits, short enough to type.
+func NewID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// runDir is one run's private directory, locked while the run lives.
+type runDir struct {
+	path string
+	lock *os.File
+}
+
+// newRunDir creates runs/<id> and takes its lock.
+func newRunDir(stateDir, id string) (*runDir, error) {
+	p := filepath.Join(stateDir, runsDir, id)
+	if err := os.Mkdir(p, 0o700); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrState, err)
+	}
+	lock, err := os.OpenFile(filepath.Join(p, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err == nil {
+		err = unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	}
+	if err != nil {
+		_ = os.RemoveAll(p)
+		return nil, fmt.Errorf("%w: lock run %s: %w", ErrState, id, err)
+	}
+	return &runDir{path: p, lock: lock}, nil
+}
+
+// remove deletes the run directory, then drops the lock.
+func (r *runDir) remove() error {
+	err := os.RemoveAll(r.path)
+	_ = r.lock.Close()
+	return err
+}
+
+// Collect removes the state of runs whose brig process died (SIGKILL, a
+// crash, a reboot of the runtime dir is handled by the kernel): it kills
+// what is left of their sandboxes and deletes their directories. It is
+// cheap when there is nothing to collect: one directory read.
+func Collect(stateDir string, log *slog.Logger) {
+	entries, err := os.ReadDir(filepath.Join(stateDir, runsDir))
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if err := collectOne(stateDir, e.Name()); err != nil {
+			logger(log).Debug("cannot collect stale run", "id", e.Name(), "err", err)
+		}
+	}
+}
+
+func collectOne(stateDir, id string) error {
+	p := filepath.Join(stateDir, runsDir, id)
+	lock, err := os.OpenFile(filepath.Join(p, "lock"), os.O_RDWR, 0)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		// A run creates its directory, then its lock: a directory without
+		// one is either being born or a crash in between. Leave young ones.
+		if fi, err := os.Stat(p); err != nil || time.Since(fi.ModTime()) < bornWithin {
+			return nil
+		}
+	case err != nil:
+		return err
+	default:
+		defer lock.Close()
+		if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			return nil // alive: its brig still holds the lock
+		}
+	}
+	destroyContainer(filepath.Join(stateDir, lcDir), id)
+	return os.RemoveAll(p)
+}
+
+// bornWithin is how long a run directory may exist without its lock.
+const bornWithin = 10 * time.Second
+
+// destroyContainer kills and removes libcontainer's container id, if any.
+func destroyContainer(lcRoot, id string) {
+	c, err := libcontainer.Load(lcRoot, id)
+	if err != nil {
+		_ = os.RemoveAll(filepath.Join(lcRoot, id))
+		return
+	}
+	_ = c.Signal(unix.SIGKILL)
+	_ = c.Destroy()
+}
+
+func logger(l *slog.Logger) *slog.Logger {
+	if l != nil {
+		return l
+	}
+	return slog.New(slog.DiscardHandler)
+}
