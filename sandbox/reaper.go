@@ -53,6 +53,7 @@ func Reap(args []string) int {
 	}
 	sigs := make(chan os.Signal, 32)
 	signal.Notify(sigs, append([]os.Signal{unix.SIGCHLD}, forwarded...)...)
+	go dieWithBrig()
 
 	child, err := startWorkload(args)
 	if err != nil {
@@ -76,6 +77,27 @@ func Reap(args []string) int {
 		}
 	}
 	return 255
+}
+
+// dieWithBrig kills the whole sandbox when brig is gone. The status
+// pipe's read end lives only in brig, so the kernel reports POLLERR on our
+// write end the moment brig dies, however it dies (SIGKILL included), and
+// at once if it died before we got here. A parent-death signal cannot do
+// this: libcontainer's init is forked twice on its way into the namespaces
+// and the setting does not survive fork.
+func dieWithBrig() {
+	fds := []unix.PollFd{{Fd: statusFD, Events: 0}}
+	for {
+		n, err := unix.Poll(fds, -1)
+		if err == unix.EINTR || (err == nil && n == 0) {
+			continue
+		}
+		if err != nil || fds[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
+			// pid 1 of the namespace: kill(-1) reaches every other process.
+			_ = unix.Kill(-1, unix.SIGKILL)
+			os.Exit(128 + int(unix.SIGKILL))
+		}
+	}
 }
 
 // startWorkload looks args[0] up in the workload's PATH and starts it with

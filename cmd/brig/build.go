@@ -56,6 +56,12 @@ func makePlan(f *runFlags, argv []string) (*plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("current directory: %w", err)
 	}
+	if p.Identity.User == profiles.UserSelf && os.Geteuid() != 0 {
+		// libcontainer chowns its start fifo to the id that is root inside;
+		// an unprivileged caller can only chown to itself, so its own id
+		// cannot also be mapped to itself inside.
+		return nil, usageErrorf("--user self is not available to unprivileged callers yet (libcontainer needs the sandbox's root mapped to your own id); run as root inside, which is still only you on the host")
+	}
 	ident, mapping := identity(p, u)
 	pl.mapping = mapping
 	workload := spec.Workload{
