@@ -52,13 +52,19 @@ type BlobError struct {
 }
 
 func (e *BlobError) Error() string {
-	msg := fmt.Sprintf("%s blob %s (%s): %v", e.Role, e.Digest, e.Path, e.Err)
+	where := e.Path
+	if where == "" {
+		where = e.Digest
+	}
+	msg := fmt.Sprintf("%s (blob %s): %v", e.Role, where, e.Err)
 	if e.Detail != "" {
 		msg += ": " + e.Detail
 	}
 	switch e.Err {
 	case ErrSizeMismatch, ErrDigestMismatch:
 		msg += " (the image was modified or damaged; copy it again from a trusted source)"
+	case ErrUnsafeLayer:
+		msg += " (brig will not unpack it; the image is malformed or hostile)"
 	case ErrBlobMissing:
 		msg += " (the layout is incomplete; copy it again, e.g. with skopeo copy)"
 	}

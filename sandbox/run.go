@@ -212,7 +212,7 @@ func (r *run) start() error {
 	r.exited = make(chan struct{})
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		err := r.container.Run(p)
+		err := r.container.Start(p)
 		started <- err
 		if err == nil {
 			// Wait here, holding the thread, until the init is gone.
@@ -222,6 +222,16 @@ func (r *run) start() error {
 	}()
 	if err := <-started; err != nil {
 		return fmt.Errorf("%w: %w", ErrStart, explainStartError(err))
+	}
+	// The sandbox now exists, its init blocked before exec: attach the
+	// network before the workload can notice it missing.
+	if err := r.beforeExec(p); err != nil {
+		_ = r.container.Signal(unix.SIGKILL)
+		return err
+	}
+	if err := r.container.Exec(); err != nil {
+		_ = r.container.Signal(unix.SIGKILL)
+		return fmt.Errorf("%w: %w", ErrStart, err)
 	}
 	r.process = p
 	r.receipt.StartedAt = time.Now()
@@ -233,6 +243,19 @@ func (r *run) start() error {
 		}
 	}
 	return nil
+}
+
+// beforeExec does what must happen between creating the sandbox and
+// letting its workload run.
+func (r *run) beforeExec(p *libcontainer.Process) error {
+	if !wantsUserNetwork(r.cfg.Spec) {
+		return nil
+	}
+	pid, err := p.Pid()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	return attachUserNetwork(pid)
 }
 
 func (r *run) wait(ctx context.Context) (*Receipt, error) {

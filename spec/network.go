@@ -22,6 +22,16 @@ const (
 	NetHost NetMode = "host"
 )
 
+// NetworkAnnotation marks a spec whose network namespace gets a user-mode
+// stack: the sandbox package attaches pasta to it before the workload
+// starts. Other runtimes ignore it and run with loopback only.
+const NetworkAnnotation = "org.brigsandbox.network"
+
+// UserNetDNS is the address inside a NetUser sandbox where pasta answers
+// DNS, forwarding to the host's resolver (which may sit on the host's
+// loopback, unreachable from inside).
+const UserNetDNS = "169.254.1.1"
+
 // WithNetwork sets the network mode.
 func WithNetwork(mode NetMode) Option {
 	return func(s *specs.Spec) error {
@@ -29,6 +39,14 @@ func WithNetwork(mode NetMode) Option {
 		case NetNone, NetUser:
 			if !hasNamespace(s, specs.NetworkNamespace) {
 				s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+			}
+			if mode == NetUser {
+				if s.Annotations == nil {
+					s.Annotations = map[string]string{}
+				}
+				s.Annotations[NetworkAnnotation] = string(NetUser)
+			} else {
+				delete(s.Annotations, NetworkAnnotation)
 			}
 		case NetHost:
 			removeNamespace(s, specs.NetworkNamespace)

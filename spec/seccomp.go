@@ -195,3 +195,6 @@ func complementPatterns(denied []uint32) []bitPattern {
 	walk(0, 0, slices.Compact(slices.Sorted(slices.Values(denied))))
 	return out
 }
+
+// Request32 is the request as the kernel sees it: an unsigned int.
+func (io Ioctl) Request32() uint32 { return uint32(io.Request) }

@@ -45,7 +45,9 @@ func makePlan(f *runFlags, argv []string) (*plan, error) {
 		return nil, err
 	}
 	if p.Network.Mode == profiles.NetUser {
-		return nil, usageErrorf("profile %q wants a user-mode network (pasta), which this brig does not provide yet; use --net none or --net host", p.Name)
+		if _, err := exec.LookPath("pasta"); err != nil {
+			return nil, usageErrorf("profile %q needs pasta for its user-mode network: install the passt package (sudo apt-get install passt), or use --net none", p.Name)
+		}
 	}
 	pl := &plan{id: sandbox.NewID(), stateDir: sandbox.StateDir(), profile: p, timeout: time.Duration(p.Limits.Timeout)}
 	u, err := user.Current()
@@ -83,8 +85,7 @@ func makePlan(f *runFlags, argv []string) (*plan, error) {
 	return pl, nil
 }
 
-// options lists the spec options for the profile, in an order where
-// later ones may rely on earlier ones (seccomp reads the capabilities).
+// options lists the spec options for the profile on this host.
 func (pl *plan) options(p *profiles.Profile, f *runFlags, ident spec.Identity, u *user.User, cwd string) ([]spec.Option, error) {
 	self, err := os.Executable()
 	if err != nil {
@@ -95,26 +96,11 @@ func (pl *plan) options(p *profiles.Profile, f *runFlags, ident spec.Identity, u
 	if err != nil {
 		return nil, err
 	}
-	opts := []spec.Option{
-		root,
-		spec.WithIdentity(ident),
-		spec.WithNetwork(spec.NetMode(p.Network.Mode)),
-		spec.WithTmpfs(spec.Tmpfs{Target: "/tmp", SizeBytes: int64(p.Filesystem.TmpSize), Inodes: p.Filesystem.TmpInodes}),
-		spec.WithTmpfs(tmpfsList(p.Filesystem.Tmpfs)...),
-		spec.WithBinds(workdirBinds(p, f, cwd)...),
-		spec.WithBinds(bindList(p.Filesystem.Binds)...),
-		spec.WithCapabilities(p.Security.Capabilities...),
-		spec.WithSeccomp(seccompPolicy(p)),
-		spec.WithNoNewPrivileges(p.Security.NoNewPrivileges),
-		spec.WithMaskedPaths(p.Filesystem.MaskedPaths...),
-		spec.WithReadonlyPaths(p.Filesystem.ReadonlyPaths...),
-		spec.WithLimits(limits(p)),
-		spec.WithInit(self),
+	workdir := cwd
+	if f.rootfs != "" {
+		workdir = "" // a --rootfs tree brings its own files
 	}
-	if p.Limits.Nofile > 0 {
-		opts = append(opts, spec.WithRlimits(spec.Rlimit{Type: "RLIMIT_NOFILE", Soft: p.Limits.Nofile, Hard: p.Limits.Nofile}))
-	}
-	return opts, nil
+	return p.SpecOptions(profiles.Host{Identity: ident, Root: root, Workdir: workdir, InitBinary: self}), nil
 }
 
 // rootOption picks --rootfs or host mode; host mode also plans the
@@ -136,11 +122,14 @@ func (pl *plan) rootOption(p *profiles.Profile, f *runFlags, ident spec.Identity
 		name = u.Username
 	}
 	var resolv []byte
-	if p.Network.Mode != profiles.NetNone {
+	switch p.Network.Mode {
+	case profiles.NetHost:
 		resolv, _ = os.ReadFile("/etc/resolv.conf")
 		if resolv == nil {
 			resolv = []byte{}
 		}
+	case profiles.NetUser:
+		resolv = []byte("nameserver " + spec.UserNetDNS + "\n")
 	}
 	pl.skeleton = spec.Skeleton(spec.SkeletonInput{Layout: layout, UserName: name, UID: ident.UID, GID: ident.GID,
 		Home: sandboxHome, Hostname: nonEmpty(f.hostname, spec.DefaultHostname), ResolvConf: resolv})
@@ -212,51 +201,4 @@ func insideCwd(p *profiles.Profile, f *runFlags, cwd string) string {
 		return "/"
 	}
 	return cwd
-}
-
-// workdirBinds shows the current directory at the same path, read-write
-// or read-only as the profile says.
-func workdirBinds(p *profiles.Profile, f *runFlags, cwd string) []spec.Bind {
-	if p.Filesystem.Workdir == profiles.WorkdirHidden || f.rootfs != "" {
-		return nil
-	}
-	return []spec.Bind{{Source: cwd, Target: cwd, ReadOnly: p.Filesystem.Workdir == profiles.WorkdirReadOnly}}
-}
-
-func bindList(bs []profiles.Bind) []spec.Bind {
-	out := make([]spec.Bind, 0, len(bs))
-	for _, b := range bs {
-		out = append(out, spec.Bind{Source: b.Source, Target: b.Target, ReadOnly: b.ReadOnly})
-	}
-	return out
-}
-
-func tmpfsList(ts []profiles.Tmpfs) []spec.Tmpfs {
-	out := make([]spec.Tmpfs, 0, len(ts))
-	for _, t := range ts {
-		out = append(out, spec.Tmpfs{Target: t.Target, SizeBytes: int64(t.Size)})
-	}
-	return out
-}
-
-func seccompPolicy(p *profiles.Profile) spec.SeccompPolicy {
-	pol := spec.SeccompPolicy{Base: p.Security.Seccomp, Deny: p.Security.SeccompDeny, DenyNamespaces: p.Security.DenyNamespaces}
-	for _, name := range p.Security.SeccompDenyIoctls {
-		if n, ok := profiles.IoctlNumber(name); ok {
-			pol.DenyIoctls = append(pol.DenyIoctls, spec.Ioctl{Name: name, Request: n})
-		}
-	}
-	return pol
-}
-
-func limits(p *profiles.Profile) spec.Limits {
-	return spec.Limits{
-		MemoryBytes: int64(p.Limits.Memory),
-		SwapBytes:   int64(p.Limits.Swap),
-		Pids:        p.Limits.Pids,
-		CPUs:        p.Limits.CPUs,
-		CPUWeight:   p.Limits.CPUWeight,
-		IOWeight:    p.Limits.IOWeight,
-		Cpuset:      p.Limits.Cpuset,
-	}
 }

@@ -39,6 +39,9 @@ var commands = map[string]func(args []string) int{
 	"doctor":  doctorCmd,
 	"setup":   setupCmd,
 	"version": versionCmd,
+	"demo":    demoCmd,
+	"ps":      psCmd,
+	"stop":    stopCmd,
 }
 
 const usage = `usage: brig COMMAND [flags]
@@ -50,6 +53,9 @@ commands:
   doctor [--json]                check what this host can enforce
   setup --user NAME [--undo]     (root) delegate cgroups to NAME
   version                        print brig's version
+  demo --list | NAME             watch namespaces and cgroups at work
+  ps [--json]                    list your running sandboxes
+  stop [--grace 10s] ID...       stop running sandboxes
 
 'brig COMMAND --help' describes a command's flags.`
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -46,7 +45,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.env, "env", nil, "set K=V in the workload's environment (repeatable)")
 	fs.StringArrayVar(&f.passEnv, "pass-env", nil, "pass the host variable K through (repeatable)")
 	fs.StringVar(&f.hostname, "hostname", "", "the sandbox's hostname (default \"brig\")")
-	fs.StringVar(&f.net, "net", "", "network: none (loopback only) or host")
+	fs.StringVar(&f.net, "net", "", "network: none (loopback only), user (outbound via pasta) or host")
 	fs.StringVar(&f.memory, "memory", "", "memory limit, e.g. 512M or 2GiB")
 	fs.StringVar(&f.pids, "pids", "", "maximum number of processes")
 	fs.StringVar(&f.cpus, "cpus", "", "CPU limit in cores, e.g. 1.5")
@@ -89,10 +88,10 @@ func (f *runFlags) applyFlags(p *profiles.Profile) error {
 	}
 	switch f.net {
 	case "":
-	case "none", "host":
+	case profiles.NetNone, profiles.NetHost, profiles.NetUser:
 		p.Network.Mode = f.net
 	default:
-		return usageErrorf("--net %q: use none or host", f.net)
+		return usageErrorf("--net %q: use none (loopback only), user (outbound through pasta) or host", f.net)
 	}
 	switch f.user {
 	case "":
@@ -224,5 +223,3 @@ func nonEmpty(s, fallback string) string {
 	}
 	return fallback
 }
-
-var _ = fmt.Sprint
