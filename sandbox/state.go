@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -98,22 +99,34 @@ type runDir struct {
 	lock *os.File
 }
 
-// newRunDir creates runs/<id> and takes its lock.
+// newRunDir creates runs/<id> with its lock already held: the directory is
+// made and locked under a temporary name, then renamed into place, so that
+// a concurrent Collect never sees a run directory whose lock is free.
 func newRunDir(stateDir, id string) (*runDir, error) {
 	p := filepath.Join(stateDir, runsDir, id)
-	if err := os.Mkdir(p, 0o700); err != nil {
+	tmp := filepath.Join(stateDir, runsDir, tmpPrefix+id)
+	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrState, err)
 	}
-	lock, err := os.OpenFile(filepath.Join(p, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	lock, err := os.OpenFile(filepath.Join(tmp, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err == nil {
 		err = unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
 	if err != nil {
-		_ = os.RemoveAll(p)
+		if lock != nil {
+			_ = lock.Close()
+		}
+		_ = os.RemoveAll(tmp)
 		return nil, fmt.Errorf("%w: lock run %s: %w", ErrState, id, err)
 	}
 	return &runDir{path: p, lock: lock}, nil
 }
+
+// tmpPrefix marks a run directory still being made.
+const tmpPrefix = ".new-"
 
 // remove deletes the run directory, then drops the lock.
 func (r *runDir) remove() error {
@@ -140,17 +153,18 @@ func Collect(stateDir string, log *slog.Logger) {
 
 func collectOne(stateDir, id string) error {
 	p := filepath.Join(stateDir, runsDir, id)
-	lock, err := os.OpenFile(filepath.Join(p, "lock"), os.O_RDWR, 0)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		// A run creates its directory, then its lock: a directory without
-		// one is either being born or a crash in between. Leave young ones.
-		if fi, err := os.Stat(p); err != nil || time.Since(fi.ModTime()) < bornWithin {
-			return nil
+	if strings.HasPrefix(id, tmpPrefix) {
+		// A run being made, or a crash in between mkdir and rename.
+		if fi, err := os.Stat(p); err == nil && time.Since(fi.ModTime()) > bornWithin {
+			return os.RemoveAll(p)
 		}
-	case err != nil:
+		return nil
+	}
+	lock, err := os.OpenFile(filepath.Join(p, "lock"), os.O_RDWR, 0)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
-	default:
+	}
+	if lock != nil {
 		defer lock.Close()
 		if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 			return nil // alive: its brig still holds the lock
@@ -160,8 +174,8 @@ func collectOne(stateDir, id string) error {
 	return os.RemoveAll(p)
 }
 
-// bornWithin is how long a run directory may exist without its lock.
-const bornWithin = 10 * time.Second
+// bornWithin is how long a run directory may stay half-made.
+const bornWithin = time.Minute
 
 // destroyContainer kills and removes libcontainer's container id, if any.
 func destroyContainer(lcRoot, id string) {

@@ -37,6 +37,17 @@ const sandboxHome = "/tmp"
 
 // makePlan turns the profile, the flags and the command into a spec.
 func makePlan(f *runFlags, argv []string) (*plan, error) {
+	var img imageRun
+	if f.image != "" {
+		if f.rootfs != "" {
+			return nil, usageErrorf("--image and --rootfs both name the root file system: use one")
+		}
+		var err error
+		if img, err = prepareRunImage(f.image, argv, f.verbose); err != nil {
+			return nil, err
+		}
+		f.rootfs, argv = img.rootfs, img.argv
+	}
 	if len(argv) == 0 {
 		return nil, usageErrorf("no command given: write 'brig %s [flags] -- CMD [ARGS...]'", "run")
 	}
@@ -68,8 +79,8 @@ func makePlan(f *runFlags, argv []string) (*plan, error) {
 	pl.mapping = mapping
 	workload := spec.Workload{
 		Args:     argv,
-		Env:      environment(p, f),
-		Cwd:      insideCwd(p, f, cwd),
+		Env:      environment(p, f, img.cfg.Env),
+		Cwd:      insideCwd(p, f, cwd, img.cfg.WorkingDir),
 		Terminal: f.tty,
 		Hostname: f.hostname,
 	}
@@ -114,7 +125,8 @@ func (pl *plan) rootOption(p *profiles.Profile, f *runFlags, ident spec.Identity
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 			return nil, usageErrorf("--rootfs %q: not a directory (point it at an unpacked root filesystem)", f.rootfs)
 		}
-		return spec.WithRootfs(dir, !p.Filesystem.RootReadonly), nil
+		// An image's tree is shared by every run of it: never writable.
+		return spec.WithRootfs(dir, !p.Filesystem.RootReadonly && f.image == ""), nil
 	}
 	layout := sandbox.HostLayout()
 	name := "root"
@@ -164,8 +176,15 @@ func identity(p *profiles.Profile, u *user.User) (spec.Identity, string) {
 	return id, "subordinate range"
 }
 
-func environment(p *profiles.Profile, f *runFlags) []string {
+// environment builds the workload's variables, later sources winning:
+// brig's base, the image's Env, host variables passed through, the
+// profile's, then --env.
+func environment(p *profiles.Profile, f *runFlags, imageEnv []string) []string {
 	env := []string{"PATH=" + sandboxPath, "HOME=" + sandboxHome}
+	for _, kv := range imageEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		env = setEnv(env, k, v)
+	}
 	pass := append([]string{"TERM", "LANG", "LC_ALL", "TZ"}, p.Environment.Pass...)
 	pass = append(pass, f.passEnv...)
 	for _, k := range pass {
@@ -193,9 +212,12 @@ func setEnv(env []string, k, v string) []string {
 	return append(env, k+"="+v)
 }
 
-func insideCwd(p *profiles.Profile, f *runFlags, cwd string) string {
+func insideCwd(p *profiles.Profile, f *runFlags, cwd, imageWorkdir string) string {
 	if f.workdir != "" {
 		return f.workdir
+	}
+	if imageWorkdir != "" {
+		return imageWorkdir
 	}
 	if p.Filesystem.Workdir == profiles.WorkdirHidden || f.rootfs != "" {
 		return "/"

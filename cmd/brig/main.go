@@ -39,6 +39,7 @@ var commands = map[string]func(args []string) int{
 	"doctor":  doctorCmd,
 	"setup":   setupCmd,
 	"version": versionCmd,
+	"image":   imageCmd,
 	"demo":    demoCmd,
 	"ps":      psCmd,
 	"stop":    stopCmd,
@@ -53,6 +54,7 @@ commands:
   doctor [--json]                check what this host can enforce
   setup --user NAME [--undo]     (root) delegate cgroups to NAME
   version                        print brig's version
+  image ls|prune|verify          manage unpacked OCI images (run them with run --image)
   demo --list | NAME             watch namespaces and cgroups at work
   ps [--json]                    list your running sandboxes
   stop [--grace 10s] ID...       stop running sandboxes

@@ -31,6 +31,7 @@ type runFlags struct {
 	timeout     string
 	user        string
 	rootfs      string
+	image       string
 	tty         bool
 	cgroups     string
 	verbose     bool
@@ -52,6 +53,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.timeout, "timeout", "", "kill the sandbox after this long, e.g. 30s")
 	fs.StringVar(&f.user, "user", "", "identity inside: root (default) or self")
 	fs.StringVar(&f.rootfs, "rootfs", "", "run from this directory tree instead of the host's /usr")
+	fs.StringVar(&f.image, "image", "", "run an OCI image layout: PATH[:TAG|@sha256:HEX] (verified, unpacked into the image cache)")
 	fs.BoolVarP(&f.tty, "tty", "t", false, "give the workload a terminal")
 	fs.StringVar(&f.cgroups, "cgroups", "strict", "strict: refuse limits this host cannot enforce; best-effort: run without them and say so")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "print a summary and debug lines to stderr")
