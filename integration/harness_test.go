@@ -108,7 +108,10 @@ func buildBrig() (dir string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("creating build directory: %w", err)
 	}
-	cmd := exec.Command("go", "build", "-tags", "seccomp", "-o", filepath.Join(dir, "brig"), "./cmd/brig")
+	// The same build as scripts/build: static, because brig is the
+	// sandbox's pid 1 and must run inside --rootfs and --image trees.
+	cmd := exec.Command("go", "build", "-tags", "seccomp netgo osusergo", "-ldflags", "-s -w -extldflags -static",
+		"-o", filepath.Join(dir, "brig"), "./cmd/brig")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if out, err := cmd.CombinedOutput(); err != nil {

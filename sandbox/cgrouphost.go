@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,18 +13,6 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
-)
-
-// Sentinel errors of host cgroup detection and delegation.
-// (To be moved into errors.go.)
-var (
-	// ErrNotRoot: `brig setup` (Delegate, Undelegate) must run as root.
-	ErrNotRoot = errors.New("must run as root")
-	// ErrUnknownUser: the user named for a delegation does not exist or
-	// its name cannot be a cgroup directory name.
-	ErrUnknownUser = errors.New("unknown user")
-	// ErrCgroupBusy: a cgroup to remove (or to empty) still holds processes.
-	ErrCgroupBusy = errors.New("cgroup still has processes")
 )
 
 // CgroupDriver names how per-run cgroups are created on this host.

@@ -57,7 +57,7 @@ func Delegate(userName string, log *slog.Logger) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return delegateIn(realHostEnv(), u, orDiscard(log))
+	return delegateIn(realHostEnv(), u, logger(log))
 }
 
 // Undelegate removes what Delegate created for user (`brig setup --undo`):
@@ -69,14 +69,7 @@ func Undelegate(userName string, log *slog.Logger) ([]string, error) {
 	if !validCgroupName(userName) {
 		return nil, fmt.Errorf("%w: %q cannot name a cgroup (give a user name such as alice)", ErrUnknownUser, userName)
 	}
-	return undelegateIn(realHostEnv(), userName, orDiscard(log))
-}
-
-func orDiscard(l *slog.Logger) *slog.Logger {
-	if l != nil {
-		return l
-	}
-	return slog.New(slog.DiscardHandler)
+	return undelegateIn(realHostEnv(), userName, logger(log))
 }
 
 func lookupDelegUser(name string) (delegUser, error) {

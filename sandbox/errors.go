@@ -15,4 +15,17 @@ var (
 	ErrState = errors.New("state directory unusable")
 	// ErrNetworkHelper: the user-mode network helper is missing or failed.
 	ErrNetworkHelper = errors.New("user-mode network unavailable")
+
+	// Delegation (brig setup).
+	// ErrNotRoot: `brig setup` (Delegate, Undelegate) must run as root.
+	ErrNotRoot = errors.New("must run as root")
+	// ErrUnknownUser: the user named for a delegation does not exist or
+	// its name cannot be a cgroup directory name.
+	ErrUnknownUser = errors.New("unknown user")
+	// ErrCgroupBusy: a cgroup to remove (or to empty) still holds processes.
+	ErrCgroupBusy = errors.New("cgroup still has processes")
+
+	// brig ps and brig stop.
+	// ErrNoRun: no running sandbox has the given id.
+	ErrNoRun = errors.New("no running sandbox")
 )

@@ -23,13 +23,6 @@ import (
 // written info.json: by then the lock is certainly held, so testing it
 // can never make a starting run fail to take its own lock.
 
-// Sentinel errors of List and Stop.
-// (To be moved into errors.go.)
-var (
-	// ErrNoRun: no running sandbox has the given id.
-	ErrNoRun = errors.New("no running sandbox")
-)
-
 // Status is a running sandbox as `brig ps` shows it.
 type Status struct {
 	Info

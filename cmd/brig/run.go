@@ -21,8 +21,11 @@ var forwardedSignals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.
 func runCmd(args []string) int {
 	var f runFlags
 	var reportFile string
+	var explain, dryRun bool
 	fs := newRunFlagSet("run", &f)
 	fs.StringVar(&reportFile, "report", "", "write the run's receipt as JSON to this file")
+	fs.BoolVar(&explain, "explain", false, "first say what the run gets: namespaces, ids, mounts, privileges, limits")
+	fs.BoolVar(&dryRun, "dry-run", false, "say what the run would get (as --explain, on stdout) and do not run it")
 	argv, err := parseFlags(fs, args)
 	if errors.Is(err, pflag.ErrHelp) {
 		printFlags(fs, "run [flags] -- CMD [ARGS...]")
@@ -35,13 +38,19 @@ func runCmd(args []string) int {
 	if err != nil {
 		return report(err)
 	}
+	host := sandbox.DetectCgroupHost()
+	if explain || dryRun {
+		showExplain(pl, host, dryRun)
+		if dryRun {
+			return exitOK
+		}
+	}
 	log := newLogger(f.verbose)
 	log.Debug("sandbox", "id", pl.id, "profile", pl.profile.Name, "ids", pl.mapping, "state", pl.stateDir)
 
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwardedSignals...)
 	defer signal.Stop(sigs)
-	host := sandbox.DetectCgroupHost()
 	rc, err := sandbox.Run(context.Background(), sandbox.Config{
 		ID:         pl.id,
 		StateDir:   pl.stateDir,
