@@ -251,27 +251,6 @@ func probeRun(t *testing.T, dir string, brigFlags []string, probeArgs ...string)
 	return runBrigIn(t, t.TempDir(), "", args...)
 }
 
-// dockerCaps is why default and its descendants may keep capabilities.
-const dockerCaps = "Docker's default capability set, valid only inside the sandbox's own user namespace"
-
-// profileAllowed lists, per builtin profile, the checks that may report
-// "allowed" because the profile lets the workload do that on purpose, with
-// the reason. Every other check must be blocked.
-var profileAllowed = map[string]map[string]string{
-	"strict": {},
-	"default": {
-		"cap_effective": dockerCaps,
-		"cap_permitted": dockerCaps,
-		"cap_bounding":  dockerCaps,
-	},
-	"network": {
-		"cap_effective": dockerCaps,
-		"cap_permitted": dockerCaps,
-		"cap_bounding":  dockerCaps,
-		"net_ifaces":    "the profile's point: a user-mode network interface for outbound traffic",
-	},
-}
-
 // skippable maps the checks that may legitimately skip to why: they need
 // something a run without a terminal, or this host, does not offer.
 var skippable = map[string]string{
@@ -289,8 +268,9 @@ func TestSecurityProfiles(t *testing.T) {
 	listing := probeListing(t, dir)
 	targets := setupHostTargets(t)
 
-	profiles := make([]string, 0, len(profileAllowed))
-	for p := range profileAllowed {
+	expected := probeExpectations(t, dir)
+	profiles := make([]string, 0, len(expected))
+	for p := range expected {
 		profiles = append(profiles, p)
 	}
 	sort.Strings(profiles)
@@ -312,7 +292,7 @@ func TestSecurityProfiles(t *testing.T) {
 			if res.code != 0 {
 				t.Fatalf("probe under %s did not finish cleanly: %v", profile, res)
 			}
-			checkTable(t, res, listing, profileAllowed[profile], targets.home == "")
+			checkTable(t, res, listing, expected[profile], targets.home == "")
 		})
 	}
 }
@@ -573,4 +553,28 @@ func fileSHA256(t *testing.T, path string) string {
 // shellQuote quotes s for sh -c.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// probeExpectations asks the probe what each builtin profile allows on
+// purpose (`probe -expect`): the same table the README shows.
+func probeExpectations(t *testing.T, dir string) map[string]map[string]string {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(dir, "probe"), "-expect").Output()
+	if err != nil {
+		t.Fatalf("probe -expect: %v", err)
+	}
+	expected := map[string]map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.SplitN(line, "\t", 3)
+		if len(f) != 3 {
+			t.Fatalf("probe -expect printed %q", line)
+		}
+		if expected[f[0]] == nil {
+			expected[f[0]] = map[string]string{}
+		}
+		if f[1] != "" {
+			expected[f[0]][f[1]] = f[2]
+		}
+	}
+	return expected
 }

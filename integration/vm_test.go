@@ -286,20 +286,22 @@ func TestVMOOMKill(t *testing.T) {
 func TestVMPidsLimit(t *testing.T) {
 	requireVM(t, "suite")
 	report := filepath.Join(t.TempDir(), "receipt.json")
-	// Twelve background sleeps under a limit of 8: sh, its first sleeps,
-	// then "can't fork". Long sleeps: forks are slow under emulation.
-	script := `for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 5 & done; wait; echo done`
+	// The limit counts tasks (threads too): brig's reaper, a Go program,
+	// takes about six of them, sh one. Thirty background sleeps under a
+	// limit of 16 must hit it. Long sleeps: forks are slow under emulation.
+	const limit = 16
+	script := `i=0; while [ $i -lt 30 ]; do sleep 10 & i=$((i+1)); done; wait; echo done`
 	start := time.Now()
-	res := runBrig(t, "", "run", "--pids", "8", "--report", report, "--", "sh", "-c", script)
+	res := runBrig(t, "", "run", "--pids", fmt.Sprint(limit), "--report", report, "--", "sh", "-c", script)
 	rc := readReceipt(t, report, res)
-	if rc.CgroupDriver != "systemd" || !rc.Enforced.Pids || rc.Limits.Pids != 8 {
-		t.Errorf("want the pids limit 8 enforced by the systemd driver, got %+v", rc)
+	if rc.CgroupDriver != "systemd" || !rc.Enforced.Pids || rc.Limits.Pids != limit {
+		t.Errorf("want the pids limit %d enforced by the systemd driver, got %+v", limit, rc)
 	}
 	if rc.PidsLimitHits < 1 {
-		t.Errorf("pids_limit_hits %d, want >= 1 (12 forks under --pids 8)\n%v", rc.PidsLimitHits, res)
+		t.Errorf("pids_limit_hits %d, want >= 1 (30 forks under --pids %d)\n%v", rc.PidsLimitHits, limit, res)
 	}
-	if rc.PidsPeak < 2 || rc.PidsPeak > 8 {
-		t.Errorf("pids_peak %d, want 2..8", rc.PidsPeak)
+	if rc.PidsPeak < limit/2 || rc.PidsPeak > limit {
+		t.Errorf("pids_peak %d, want %d..%d", rc.PidsPeak, limit/2, limit)
 	}
 	if !strings.Contains(res.stdout, "done") {
 		t.Errorf("the workload did not survive its failed forks:\n%v", res)
@@ -427,5 +429,26 @@ func TestVMNoDelegationDoctor(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no \"cgroup controllers\" check in %s", res.stdout)
+	}
+}
+
+// TestVMNoSessionBus: without the login session's environment (sudo -u,
+// su without -l, cron) the user's manager runs but brig cannot reach its
+// bus; limits are refused with the exports that fix it.
+func TestVMNoSessionBus(t *testing.T) {
+	requireVM(t, "suite")
+	uid := os.Getuid()
+	state := t.TempDir()
+	res := runBrigEnv(t, t.TempDir(), []string{"XDG_RUNTIME_DIR=", "DBUS_SESSION_BUS_ADDRESS=", "BRIG_STATE_DIR=" + state},
+		"", "run", "--memory", "64M", "--", "true")
+	if res.code != 125 {
+		t.Fatalf("want exit 125 without the session bus, got %v", res)
+	}
+	line := oneLine(t, res.stderr)
+	for _, want := range []string{"memory", "D-Bus", fmt.Sprintf("XDG_RUNTIME_DIR=/run/user/%d", uid),
+		fmt.Sprintf("DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/%d/bus", uid)} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the refusal does not mention %q: %s", want, line)
+		}
 	}
 }

@@ -168,8 +168,9 @@
 //
 // [environment]
 //
-// The program starts with a clean environment: only PATH, HOME, TERM and
-// LANG come from yours.
+// The program starts with a clean environment: TERM, LANG, LC_ALL and TZ
+// come from yours when set; PATH is the standard one and HOME is the
+// private /tmp.
 //
 //   - pass (list): names of further variables to pass in when you have
 //     them set, like "http_proxy".

@@ -249,7 +249,7 @@ func limitLine[N int64 | uint64](what string, n N, format string) string {
 }
 
 func explainEnvironment(e Environment) string {
-	s := "environment: starts clean; only PATH, HOME, TERM and LANG come from yours"
+	s := "environment: starts clean; only TERM, LANG, LC_ALL and TZ come from yours (PATH is standard, HOME is the private /tmp)"
 	if len(e.Pass) > 0 {
 		s += ", plus " + joinAnd(e.Pass)
 	}

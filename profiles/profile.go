@@ -115,7 +115,8 @@ type Limits struct {
 }
 
 // Environment is the workload's environment policy: the environment is
-// clean except for PATH, HOME, TERM, LANG, what Pass names and what Set sets.
+// clean except for PATH, HOME, TERM, LANG, LC_ALL, TZ, what Pass names and
+// what Set sets.
 type Environment struct {
 	Pass []string          `toml:"pass"`
 	Set  map[string]string `toml:"set"`

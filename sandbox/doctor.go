@@ -57,6 +57,7 @@ type doctorEnv struct {
 	seccompMode  func() (int, error)          // prctl(PR_GET_SECCOMP)
 	landlockABI  func() (int, error)          // landlock_create_ruleset(NULL, 0, VERSION)
 	seccompBuilt bool                         // built with cgo and the seccomp tag
+	tunAccess    func() error                 // pasta needs /dev/net/tun read-write; nil: assume fine
 }
 
 func realDoctorEnv() doctorEnv {
@@ -72,6 +73,7 @@ func realDoctorEnv() doctorEnv {
 		seccompMode:  func() (int, error) { return unix.PrctlRetInt(unix.PR_GET_SECCOMP, 0, 0, 0, 0) },
 		landlockABI:  probeLandlock,
 		seccompBuilt: seccomp.Enabled,
+		tunAccess:    func() error { return unix.Access(tunDevice, unix.R_OK|unix.W_OK) },
 	}
 }
 
@@ -394,13 +396,18 @@ func checkLandlock(d doctorEnv) Check {
 
 func checkNetworkHelper(d doctorEnv) Check {
 	c := Check{Name: "network helper"}
-	for _, tool := range []string{"pasta", "slirp4netns"} {
-		if p, err := d.lookPath(tool); err == nil {
-			return c.graded(CheckOK, p, "")
+	p, err := d.lookPath("pasta")
+	if err != nil {
+		return c.graded(CheckWarn, "pasta not found: the network profile cannot give sandboxes a network",
+			"sudo apt-get install passt")
+	}
+	if d.tunAccess != nil {
+		if err := d.tunAccess(); err != nil {
+			return c.graded(CheckWarn, fmt.Sprintf("%s, but %s is not read-write for you (%v): the network profile will fail", p, tunDevice, err),
+				"sudo chmod 0666 "+tunDevice+" (the usual mode; access to it grants nothing by itself)")
 		}
 	}
-	return c.graded(CheckWarn, "neither pasta nor slirp4netns found: the network profile cannot give sandboxes a network",
-		"sudo apt-get install passt")
+	return c.graded(CheckOK, p, "")
 }
 
 // graded fills in the outcome of a check.

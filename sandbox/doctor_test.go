@@ -202,15 +202,11 @@ func TestCheckLandlockAndNetwork(t *testing.T) {
 	wantCheck(t, checkLandlock(d), CheckWarn, "not available: function not implemented", "")
 
 	wantCheck(t, checkNetworkHelper(d), CheckOK, "/usr/bin/pasta", "")
-	d.lookPath = func(name string) (string, error) {
-		if name == "slirp4netns" {
-			return "/usr/bin/slirp4netns", nil
-		}
-		return "", exec.ErrNotFound
-	}
-	wantCheck(t, checkNetworkHelper(d), CheckOK, "slirp4netns", "")
+	d.tunAccess = func() error { return unix.EACCES }
+	wantCheck(t, checkNetworkHelper(d), CheckWarn, "/dev/net/tun is not read-write", "chmod 0666 /dev/net/tun")
+	d.tunAccess = nil
 	d.lookPath = func(string) (string, error) { return "", exec.ErrNotFound }
-	wantCheck(t, checkNetworkHelper(d), CheckWarn, "neither pasta nor slirp4netns", "sudo apt-get install passt")
+	wantCheck(t, checkNetworkHelper(d), CheckWarn, "pasta not found", "sudo apt-get install passt")
 }
 
 func TestDoctorWithFakeHost(t *testing.T) {

@@ -61,10 +61,10 @@ func WithSeccomp(p SeccompPolicy) Option {
 	return func(s *specs.Spec) error {
 		switch p.Base {
 		case SeccompUnconfined:
-			if len(p.Deny) > 0 || len(p.DenyIoctls) > 0 || p.DenyNamespaces {
-				return fmt.Errorf("%w: denials need a seccomp base (use %q)", ErrSeccomp, SeccompDockerDefault)
-			}
 			s.Linux.Seccomp = nil
+			if len(p.Deny) > 0 || len(p.DenyIoctls) > 0 || p.DenyNamespaces {
+				return denyOnly(s, p)
+			}
 			return nil
 		case SeccompDockerDefault:
 		default:
@@ -198,3 +198,36 @@ func complementPatterns(denied []uint32) []bitPattern {
 
 // Request32 is the request as the kernel sees it: an unsigned int.
 func (io Ioctl) Request32() uint32 { return uint32(io.Request) }
+
+// denyOnly is the filter of an unconfined base with denials: everything
+// is allowed except what the policy names. Rules with the same action as
+// the default would be dropped, so every rule here refuses something.
+func denyOnly(s *specs.Spec, p SeccompPolicy) error {
+	base, err := mobyseccomp.GetDefaultProfile(s) // for the architectures only
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrSeccomp, err)
+	}
+	eperm, enosys := uint(unix.EPERM), uint(unix.ENOSYS)
+	f := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: base.Architectures}
+	deny := slices.Clone(p.Deny)
+	if p.DenyNamespaces {
+		deny = appendUnique(deny, "unshare", "setns")
+		// One rule per flag: rules are ORed, so any namespace flag refuses.
+		for flag := uint64(1); flag != 0; flag <<= 1 {
+			if nsFlags&flag != 0 {
+				f.Syscalls = append(f.Syscalls, specs.LinuxSyscall{Names: []string{"clone"}, Action: specs.ActErrno, ErrnoRet: &eperm,
+					Args: []specs.LinuxSeccompArg{{Index: 0, Value: flag, ValueTwo: flag, Op: specs.OpMaskedEqual}}})
+			}
+		}
+		f.Syscalls = append(f.Syscalls, specs.LinuxSyscall{Names: []string{"clone3"}, Action: specs.ActErrno, ErrnoRet: &enosys})
+	}
+	if len(deny) > 0 {
+		f.Syscalls = append(f.Syscalls, specs.LinuxSyscall{Names: deny, Action: specs.ActErrno, ErrnoRet: &eperm})
+	}
+	for _, io := range p.DenyIoctls {
+		f.Syscalls = append(f.Syscalls, specs.LinuxSyscall{Names: []string{"ioctl"}, Action: specs.ActErrno, ErrnoRet: &eperm,
+			Args: []specs.LinuxSeccompArg{{Index: 1, Value: 0xffffffff, ValueTwo: uint64(io.Request32()), Op: specs.OpMaskedEqual}}})
+	}
+	s.Linux.Seccomp = f
+	return nil
+}

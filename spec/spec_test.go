@@ -40,9 +40,33 @@ func TestBuildErrors(t *testing.T) {
 	if !errors.Is(err, ErrSeccomp) {
 		t.Fatalf("unknown seccomp base: want ErrSeccomp, got %v", err)
 	}
-	_, err = Build(Workload{Args: []string{"true"}}, WithSeccomp(SeccompPolicy{Base: SeccompUnconfined, Deny: []string{"ptrace"}}))
-	if !errors.Is(err, ErrSeccomp) {
-		t.Fatalf("denials without a base: want ErrSeccomp, got %v", err)
+}
+
+func TestSeccompUnconfinedWithDenials(t *testing.T) {
+	s, err := Build(Workload{Args: []string{"true"}}, WithSeccomp(SeccompPolicy{Base: SeccompUnconfined,
+		Deny: []string{"ptrace"}, DenyIoctls: []Ioctl{TIOCSTI}, DenyNamespaces: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := s.Linux.Seccomp
+	if f == nil || f.DefaultAction != specs.ActAllow || len(f.Architectures) == 0 {
+		t.Fatalf("want an allow-by-default filter with architectures, got %+v", f)
+	}
+	var denied []string
+	for _, r := range f.Syscalls {
+		if r.Action == specs.ActAllow {
+			t.Errorf("rule %+v has the default action", r)
+		}
+		denied = append(denied, r.Names...)
+	}
+	for _, n := range []string{"ptrace", "ioctl", "clone", "clone3", "unshare", "setns"} {
+		if !slices.Contains(denied, n) {
+			t.Errorf("%s is not refused", n)
+		}
+	}
+	s, err = Build(Workload{Args: []string{"true"}}, WithSeccomp(SeccompPolicy{Base: SeccompUnconfined}))
+	if err != nil || s.Linux.Seccomp != nil {
+		t.Errorf("unconfined without denials must install no filter: %v %+v", err, s.Linux.Seccomp)
 	}
 }
 

@@ -20,14 +20,15 @@ const checkTimeout = 5 * time.Second
 
 // config is what the command line tells the checks.
 type config struct {
-	home     string
-	hostPID  int
-	secret   string
-	tcp      string
-	abstract string
-	child    string // helper mode when re-executed; "" for the top level
-	exe      string // own executable, for re-exec
-	startFDs []fdInfo
+	expectOnly bool // -expect: print the profiles' expectations and exit
+	home       string
+	hostPID    int
+	secret     string
+	tcp        string
+	abstract   string
+	child      string // helper mode when re-executed; "" for the top level
+	exe        string // own executable, for re-exec
+	startFDs   []fdInfo
 	// ttyFDs are the descriptors the terminal checks look at: 0-2 at top
 	// level, 0, 3 and 4 in a check child (see spawn).
 	ttyFDs []int

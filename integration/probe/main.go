@@ -12,11 +12,14 @@
 //
 //	probe [-home PATH] [-hostpid N] [-secret NAME] [-tcp HOST:PORT] [-abstract NAME] [check...]
 //	probe -list
+//	probe -expect
 //
 // Without check names it runs every check except the resource ones
 // (fork_bomb, memory_bomb, tmpfs_fill), which run only when named.
 // `probe -list` prints "name<TAB>description" for every check, the source
-// of the README's table; it is the only mode allowed outside a sandbox.
+// of the README's table; `probe -expect` prints what each builtin profile
+// allows on purpose (see expect.go). They are the only modes allowed
+// outside a sandbox.
 //
 // Several checks change state (they create files, mount, fork), so the probe
 // refuses to run unless it sits in a user namespace: /proc/self/uid_map must
@@ -53,6 +56,10 @@ func run(args []string, stdout, stderr io.Writer, startFDs []fdInfo) int {
 		}
 		return 2
 	}
+	if listOnly && cfg.expectOnly {
+		printExpectations(stdout)
+		return 0
+	}
 	if listOnly {
 		for _, c := range catalogue() {
 			fmt.Fprintf(stdout, "%s\t%s\n", c.name, c.desc)
@@ -87,6 +94,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, []string, bool, error)
 	fs.SetOutput(io.Discard) // run prints the one-line error itself
 	cfg := &config{}
 	list := fs.Bool("list", false, "print `name<TAB>description` for every check and exit")
+	expect := fs.Bool("expect", false, "print `profile<TAB>check<TAB>reason` for every check a builtin profile allows on purpose, and exit")
 	fs.StringVar(&cfg.home, "home", "", "host `path` (a home directory or a marker file in it) that must not be visible")
 	fs.IntVar(&cfg.hostPID, "hostpid", 0, "host `pid` that must not be signalable")
 	fs.StringVar(&cfg.secret, "secret", "", "`name` of an environment variable set on brig that must not leak in")
@@ -110,7 +118,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, []string, bool, error)
 		return nil, nil, false, fmt.Errorf("find own executable for re-exec: %w", err)
 	}
 	cfg.exe = exe
-	return cfg, fs.Args(), *list, nil
+	cfg.expectOnly = *expect
+	return cfg, fs.Args(), *list || *expect, nil
 }
 
 // selectChecks maps names to checks; no names means the default set.
