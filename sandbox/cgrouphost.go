@@ -127,6 +127,10 @@ func realHostEnv() hostEnv {
 	if u, err := user.LookupId(strconv.Itoa(e.euid)); err == nil {
 		e.userName = u.Username
 	}
+	if c, ok := OuterCaller(); ok {
+		// Root of brig's outer user namespace is the caller outside.
+		e.userName = c.Name
+	}
 	return e
 }
 

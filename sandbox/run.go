@@ -137,6 +137,7 @@ func (r *run) execute(ctx context.Context) (*Receipt, error) {
 // a shared name makes concurrent runs fail ("cgroup is not empty").
 func (r *run) libcontainerConfig() (*configs.Config, error) {
 	rootless := os.Geteuid() != 0
+	_, outer := OuterCaller()
 	s := r.cfg.Spec
 	s.Linux.CgroupsPath = cgroupsPath(r.cfg.Cgroups, r.cfg.ID)
 	config, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
@@ -144,7 +145,8 @@ func (r *run) libcontainerConfig() (*configs.Config, error) {
 		UseSystemdCgroup: r.cfg.Cgroups.Driver == DriverSystemd,
 		Spec:             s,
 		RootlessEUID:     rootless,
-		RootlessCgroups:  rootless,
+		// Root of an outer user namespace owns only what was delegated.
+		RootlessCgroups: rootless || outer,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrStart, err)

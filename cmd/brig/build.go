@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +28,8 @@ type plan struct {
 	// mapping says how ids map, for --verbose: "subordinate range" or
 	// "single id".
 	mapping string
+	// outer: this run must happen in brig's outer user namespace.
+	outer bool
 }
 
 const sandboxPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -69,12 +72,9 @@ func makePlan(f *runFlags, argv []string) (*plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("current directory: %w", err)
 	}
-	if p.Identity.User == profiles.UserSelf && os.Geteuid() != 0 {
-		// libcontainer chowns its start fifo to the id that is root inside;
-		// an unprivileged caller can only chown to itself, so its own id
-		// cannot also be mapped to itself inside.
-		return nil, usageErrorf("--user self is not available to unprivileged callers yet (libcontainer needs the sandbox's root mapped to your own id); run as root inside, which is still only you on the host")
-	}
+	// An unprivileged caller's own id inside needs brig's outer user
+	// namespace (see sandbox/outerns.go); runCmd re-executes into it.
+	pl.outer = p.Identity.User == profiles.UserSelf && os.Geteuid() != 0
 	ident, mapping := identity(p, u)
 	pl.mapping = mapping
 	workload := spec.Workload{
@@ -132,6 +132,9 @@ func (pl *plan) rootOption(p *profiles.Profile, f *runFlags, ident spec.Identity
 	name := "root"
 	if ident.UID != 0 {
 		name = u.Username
+		if c, ok := sandbox.OuterCaller(); ok {
+			name = c.Name // u is the outer namespace's root
+		}
 	}
 	var resolv []byte
 	switch p.Network.Mode {
@@ -154,6 +157,9 @@ func identity(p *profiles.Profile, u *user.User) (spec.Identity, string) {
 	id := spec.Identity{HostUID: uint32(os.Getuid()), HostGID: uint32(os.Getgid())}
 	if p.Identity.User == profiles.UserSelf {
 		id.UID, id.GID = id.HostUID, id.HostGID
+	}
+	if c, ok := sandbox.OuterCaller(); ok {
+		return outerIdentity(p, c), "subordinate range, through brig's outer user namespace"
 	}
 	if os.Geteuid() == 0 {
 		// Root keeps an identity map of the first 65536 ids, so that it
@@ -223,4 +229,18 @@ func insideCwd(p *profiles.Profile, f *runFlags, cwd, imageWorkdir string) strin
 		return "/"
 	}
 	return cwd
+}
+
+// outerIdentity maps ids inside brig's outer user namespace, where the
+// caller is 0 and its subordinate ids follow from 1.
+func outerIdentity(p *profiles.Profile, c sandbox.Caller) spec.Identity {
+	id := spec.Identity{HostUID: 0, HostGID: 0}
+	if p.Identity.User == profiles.UserSelf {
+		id.UID, id.GID = uint32(c.UID), uint32(c.GID)
+	}
+	if u, err := user.LookupId(strconv.Itoa(c.UID)); err == nil {
+		id.SubUIDs = sandbox.OuterIDs(sandbox.SubIDs("/etc/subuid", u))
+		id.SubGIDs = sandbox.OuterIDs(sandbox.SubIDs("/etc/subgid", u))
+	}
+	return id
 }

@@ -27,6 +27,9 @@ func main() {
 	if sandbox.IsReaper() {
 		os.Exit(sandbox.Reap(os.Args[2:]))
 	}
+	if err := sandbox.AwaitOuterMaps(); err != nil {
+		os.Exit(report(err))
+	}
 	os.Exit(dispatch(os.Args[1:]))
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"os/user"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -44,6 +45,9 @@ func runCmd(args []string) int {
 		if dryRun {
 			return exitOK
 		}
+	}
+	if pl.outer {
+		return runOuter(pl)
 	}
 	log := newLogger(f.verbose)
 	log.Debug("sandbox", "id", pl.id, "profile", pl.profile.Name, "ids", pl.mapping, "state", pl.stateDir)
@@ -132,4 +136,22 @@ func formatBytes(n int64) string {
 
 func printFlags(fs *pflag.FlagSet, synopsis string) {
 	fmt.Fprintf(stdout, "usage: brig %s\n\nflags:\n%s", synopsis, fs.FlagUsages())
+}
+
+// runOuter runs this same brig command again inside brig's outer user
+// namespace, where an unprivileged caller can keep its own id inside the
+// sandbox (--user self).
+func runOuter(pl *plan) int {
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwardedSignals...)
+	defer signal.Stop(sigs)
+	u, err := user.Current()
+	if err != nil {
+		return report(err)
+	}
+	code, err := sandbox.RunInOuterUserNS(os.Args[1:], sandbox.SubIDs("/etc/subuid", u), sandbox.SubIDs("/etc/subgid", u), sigs)
+	if err != nil {
+		return report(err)
+	}
+	return code
 }
