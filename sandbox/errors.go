@@ -13,6 +13,8 @@ var (
 	ErrStart = errors.New("cannot start sandbox")
 	// ErrState: the state directory is unusable.
 	ErrState = errors.New("state directory unusable")
+	// ErrRootfs: a --rootfs tree is unsafe to run from.
+	ErrRootfs = errors.New("unsafe root filesystem")
 	// ErrNetworkHelper: the user-mode network helper is missing or failed.
 	ErrNetworkHelper = errors.New("user-mode network unavailable")
 

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -42,4 +43,39 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	return os.WriteFile(path, b, 0o600)
+}
+
+// CheckRootfs refuses a root filesystem whose /proc, /dev or /sys is a
+// symlink: a runtime that followed one would mount procfs or devices
+// wherever it points (CVE-2019-19921, CVE-2026-41579). libcontainer
+// resolves mount targets inside the root anyway; this early check turns an
+// obscure start failure into a clear refusal.
+func CheckRootfs(dir string) error {
+	for _, name := range []string{"proc", "dev", "sys"} {
+		fi, err := os.Lstat(filepath.Join(dir, name))
+		if err != nil {
+			continue // libcontainer creates it
+		}
+		if fi.Mode()&os.ModeSymlink != 0 || !fi.IsDir() {
+			return fmt.Errorf("%w: %s/%s is not a directory (a symlink there could redirect the sandbox's /%s mount); make it an empty directory", ErrRootfs, dir, name, name)
+		}
+	}
+	return nil
+}
+
+// dynamicHint explains the likeliest reason brig's init cannot start in a
+// --rootfs tree: a dynamically linked brig needs a C library the tree
+// does not have.
+func dynamicHint() string {
+	f, err := elf.Open("/proc/self/exe")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return "; this brig is dynamically linked and runs as the sandbox's pid 1, so a root filesystem without its C library cannot start it: build brig with scripts/build (static)"
+		}
+	}
+	return ""
 }

@@ -113,6 +113,8 @@ type run struct {
 	paths     map[string]string // the run's cgroups, see cgroupPaths
 	exited    chan struct{}     // closed once the init process is reaped
 	exitState *os.ProcessState  // valid after exited is closed
+	// initFailed: the init exited without running the workload.
+	initFailed bool
 }
 
 func (r *run) execute(ctx context.Context) (*Receipt, error) {
@@ -130,7 +132,12 @@ func (r *run) execute(ctx context.Context) (*Receipt, error) {
 		return nil, err
 	}
 	r.writeInfo()
-	return r.wait(ctx)
+	rc, err := r.wait(ctx)
+	if err == nil && r.initFailed {
+		return nil, fmt.Errorf("%w: the sandbox's init failed before the workload started (exit %d, see its message above)%s",
+			ErrStart, rc.ExitCode, dynamicHint())
+	}
+	return rc, err
 }
 
 // libcontainerConfig converts the spec. The cgroup path is per run:
@@ -303,6 +310,9 @@ func (r *run) finish() *Receipt {
 		rc.setOutcome(out)
 	case r.exitState != nil:
 		rc.setProcessState(r.exitState)
+		// The reaper reports before it exits; it only stays silent when
+		// a signal killed it, or when it never ran at all.
+		r.initFailed = rc.Signal == 0 && rc.Reason != ReasonTimeout
 	}
 	collectStats(r, rc)
 	rc.settle()

@@ -125,6 +125,9 @@ func (pl *plan) rootOption(p *profiles.Profile, f *runFlags, ident spec.Identity
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 			return nil, usageErrorf("--rootfs %q: not a directory (point it at an unpacked root filesystem)", f.rootfs)
 		}
+		if err := sandbox.CheckRootfs(dir); err != nil {
+			return nil, err
+		}
 		// An image's tree is shared by every run of it: never writable.
 		return spec.WithRootfs(dir, !p.Filesystem.RootReadonly && f.image == ""), nil
 	}
