@@ -288,7 +288,8 @@ func TestVMPidsLimit(t *testing.T) {
 	report := filepath.Join(t.TempDir(), "receipt.json")
 	// The limit counts tasks (threads too): brig's reaper, a Go program,
 	// takes about six of them, sh one. Thirty background sleeps under a
-	// limit of 16 must hit it. Long sleeps: forks are slow under emulation.
+	// limit of 16 must hit it (dash gives up at the first failed fork).
+	// Long sleeps: forks are slow under emulation.
 	const limit = 16
 	script := `i=0; while [ $i -lt 30 ]; do sleep 10 & i=$((i+1)); done; wait; echo done`
 	start := time.Now()
@@ -302,9 +303,6 @@ func TestVMPidsLimit(t *testing.T) {
 	}
 	if rc.PidsPeak < limit/2 || rc.PidsPeak > limit {
 		t.Errorf("pids_peak %d, want %d..%d", rc.PidsPeak, limit/2, limit)
-	}
-	if !strings.Contains(res.stdout, "done") {
-		t.Errorf("the workload did not survive its failed forks:\n%v", res)
 	}
 	t.Logf("pids peak %d, limit hits %d, %v", rc.PidsPeak, rc.PidsLimitHits, time.Since(start).Round(time.Millisecond))
 }

@@ -30,6 +30,8 @@ type plan struct {
 	mapping string
 	// outer: this run must happen in brig's outer user namespace.
 	outer bool
+	// argv is the workload's command, as the user gave it (or the image).
+	argv []string
 }
 
 const sandboxPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -92,7 +94,7 @@ func makePlan(f *runFlags, argv []string) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	pl.spec = s
+	pl.spec, pl.argv = s, argv
 	return pl, nil
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -20,24 +19,15 @@ var forwardedSignals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.
 	unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
 
 func runCmd(args []string) int {
-	var f runFlags
 	var reportFile string
 	var explain, dryRun bool
-	fs := newRunFlagSet("run", &f)
-	fs.StringVar(&reportFile, "report", "", "write the run's receipt as JSON to this file")
-	fs.BoolVar(&explain, "explain", false, "first say what the run gets: namespaces, ids, mounts, privileges, limits")
-	fs.BoolVar(&dryRun, "dry-run", false, "say what the run would get (as --explain, on stdout) and do not run it")
-	argv, err := parseFlags(fs, args)
-	if errors.Is(err, pflag.ErrHelp) {
-		printFlags(fs, "run [flags] -- CMD [ARGS...]")
-		return exitOK
-	}
-	if err != nil {
-		return report(err)
-	}
-	pl, err := makePlan(&f, argv)
-	if err != nil {
-		return report(err)
+	pl, f, code, done := planFromArgs("run", "run [flags] -- CMD [ARGS...]", args, func(fs *pflag.FlagSet) {
+		fs.StringVar(&reportFile, "report", "", "write the run's receipt as JSON to this file")
+		fs.BoolVar(&explain, "explain", false, "first say what the run gets: namespaces, ids, mounts, privileges, limits")
+		fs.BoolVar(&dryRun, "dry-run", false, "say what the run would get (as --explain, on stdout) and do not run it")
+	})
+	if done {
+		return code
 	}
 	host := sandbox.DetectCgroupHost()
 	if explain || dryRun {
@@ -67,7 +57,7 @@ func runCmd(args []string) int {
 		BestEffort: f.cgroups == "best-effort",
 		Timeout:    pl.timeout,
 		Signals:    sigs,
-		Info:       sandbox.Info{Profile: pl.profile.Name, Command: argv},
+		Info:       sandbox.Info{Profile: pl.profile.Name, Command: pl.argv},
 		Logger:     log,
 	})
 	if err != nil {

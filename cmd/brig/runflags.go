@@ -225,3 +225,27 @@ func nonEmpty(s, fallback string) string {
 	}
 	return fallback
 }
+
+// planFromArgs parses the run flags (plus a command's own, which extra
+// registers) and plans the sandbox. When done is true the command is over
+// (help was printed, or an error reported) and code is its exit code.
+func planFromArgs(name, synopsis string, args []string, extra func(*pflag.FlagSet)) (pl *plan, f *runFlags, code int, done bool) {
+	f = &runFlags{}
+	fs := newRunFlagSet(name, f)
+	if extra != nil {
+		extra(fs)
+	}
+	argv, err := parseFlags(fs, args)
+	if errors.Is(err, pflag.ErrHelp) {
+		printFlags(fs, synopsis)
+		return nil, nil, exitOK, true
+	}
+	if err != nil {
+		return nil, nil, report(err), true
+	}
+	pl, err = makePlan(f, argv)
+	if err != nil {
+		return nil, nil, report(err), true
+	}
+	return pl, f, exitOK, false
+}

@@ -2,29 +2,16 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-
-	"github.com/spf13/pflag"
 )
 
 // specCmd prints the runtime-spec config.json that `brig run` would use
 // with the same flags. With --rootfs it is a complete bundle
 // configuration for runc or crun.
 func specCmd(args []string) int {
-	var f runFlags
-	fs := newRunFlagSet("spec", &f)
-	argv, err := parseFlags(fs, args)
-	if errors.Is(err, pflag.ErrHelp) {
-		printFlags(fs, "spec [run flags] -- CMD [ARGS...]")
-		return exitOK
-	}
-	if err != nil {
-		return report(err)
-	}
-	pl, err := makePlan(&f, argv)
-	if err != nil {
-		return report(err)
+	pl, _, code, done := planFromArgs("spec", "spec [run flags] -- CMD [ARGS...]", args, nil)
+	if done {
+		return code
 	}
 	b, err := jsonIndent(pl.spec)
 	if err != nil {
