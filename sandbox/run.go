@@ -79,6 +79,11 @@ func Run(ctx context.Context, cfg Config) (*Receipt, error) {
 		return nil, err
 	}
 	Collect(cfg.StateDir, log)
+	if err := PrepareV2Delegated(cfg.Cgroups); err != nil {
+		// The delegated subtree cannot host runs: no cgroup of our own,
+		// which planCgroups turns into a refusal (or best effort).
+		cfg.Cgroups = noneHost(cfg.Cgroups.Version, err.Error(), "run brig from a cgroup it may reorganise, or see 'brig doctor'")
+	}
 	enforced, err := planCgroups(&cfg)
 	if err != nil {
 		return nil, err
