@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/brigsandbox/brig/sandbox"
+)
+
+func TestMain(m *testing.M) {
+	// Tests that start sandboxes re-execute this binary as libcontainer's
+	// init and as the reaper; none here do, but keep the hooks honest.
+	sandbox.MaybeInit()
+	os.Exit(m.Run())
+}
+
+// runMain runs brig's dispatcher with captured streams.
+func runMain(t *testing.T, args ...string) (code int, out, errOut string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	stdout, stderr = &o, &e
+	t.Cleanup(func() { stdout, stderr = os.Stdout, os.Stderr })
+	t.Setenv("BRIG_STATE_DIR", t.TempDir())
+	return dispatch(args), o.String(), e.String()
+}
+
+// TestUserErrors: every bad input is one "brig: " line naming the problem
+// and the fix, exit 125, and nothing left in the state directory.
+func TestUserErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"frobnicate"}, []string{`unknown command "frobnicate"`, "brig --help"}},
+		{[]string{"run"}, []string{"no command given"}},
+		{[]string{"run", "--profile", "strcit", "--", "true"}, []string{`"strcit" not found`, `"strict"`}},
+		{[]string{"run", "--memory", "12XB", "--", "true"}, []string{"--memory", "512M"}},
+		{[]string{"run", "--pids", "-3", "--", "true"}, []string{"--pids", "whole number"}},
+		{[]string{"run", "--cpus", "lots", "--", "true"}, []string{"--cpus"}},
+		{[]string{"run", "--timeout", "soon", "--", "true"}, []string{"--timeout", "30s"}},
+		{[]string{"run", "--net", "wifi", "--", "true"}, []string{"--net", "none"}},
+		{[]string{"run", "--user", "bob", "--", "true"}, []string{"--user", "self"}},
+		{[]string{"run", "--bind", "/does/not/exist:/x", "--", "true"}, []string{"--bind", "does not exist"}},
+		{[]string{"run", "--bind", "/tmp", "--", "true"}, []string{"--bind", "SRC:DST"}},
+		{[]string{"run", "--bind", "/tmp:relative", "--", "true"}, []string{"absolute"}},
+		{[]string{"run", "--tmpfs", "/x:big", "--", "true"}, []string{"--tmpfs", "64M"}},
+		{[]string{"run", "--cgroups", "maybe", "--", "true"}, []string{"--cgroups", "best-effort"}},
+		{[]string{"run", "--rootfs", "/does/not/exist", "--", "true"}, []string{"--rootfs", "not a directory"}},
+		{[]string{"run", "--no-such-flag", "--", "true"}, []string{"no-such-flag", "brig run --help"}},
+		{[]string{"profile", "show"}, []string{"profile name"}},
+		{[]string{"profile", "explain", "nope"}, []string{`"nope" not found`}},
+		{[]string{"setup"}, []string{"--user NAME"}},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			state := t.TempDir()
+			t.Setenv("BRIG_STATE_DIR", state)
+			code, out, errOut := runMain(t, c.args...)
+			if code != exitBrig {
+				t.Errorf("exit %d, want %d", code, exitBrig)
+			}
+			if out != "" {
+				t.Errorf("stdout must stay the workload's: %q", out)
+			}
+			line := strings.TrimSuffix(errOut, "\n")
+			if !strings.HasPrefix(line, "brig: ") || strings.Contains(line, "\n") {
+				t.Fatalf("want one \"brig: \" line, got %q", errOut)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("%q does not mention %q", line, w)
+				}
+			}
+			if entries, _ := os.ReadDir(state); len(entries) != 0 {
+				t.Errorf("state left behind: %v", entries)
+			}
+		})
+	}
+}
+
+func TestSpecIsJSONOnStdout(t *testing.T) {
+	code, out, errOut := runMain(t, "spec", "--profile", "strict", "--", "/bin/true")
+	if code != 0 || errOut != "" || !strings.HasPrefix(out, "{") {
+		t.Fatalf("exit %d, stderr %q, stdout starts %.20q", code, errOut, out)
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	for _, args := range [][]string{{}, {"--help"}, {"version"}, {"run", "--help"}, {"profile"}} {
+		code, out, errOut := runMain(t, args...)
+		if code != 0 || out == "" || errOut != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+	}
+}
