@@ -110,7 +110,7 @@ func buildBrig() (dir string, err error) {
 	}
 	// The same build as scripts/build: static, because brig is the
 	// sandbox's pid 1 and must run inside --rootfs and --image trees.
-	cmd := exec.Command("go", "build", "-tags", "seccomp netgo osusergo", "-ldflags", "-s -w -extldflags -static",
+	cmd := exec.Command("go", "build", "-tags", "seccomp netgo osusergo runc_nocriu", "-ldflags", "-s -w -extldflags -static",
 		"-o", filepath.Join(dir, "brig"), "./cmd/brig")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Show writes the fully resolved profile as TOML: every key, with the
@@ -121,10 +122,10 @@ func tomlValue(v reflect.Value) (string, error) {
 }
 
 // bareKeyRE matches the keys TOML accepts without quotes.
-var bareKeyRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+var bareKeyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]+$`) })
 
 func tomlKey(k string) string {
-	if bareKeyRE.MatchString(k) {
+	if bareKeyRE().MatchString(k) {
 		return k
 	}
 	return tomlString(k)

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -32,7 +33,9 @@ var sizeUnits = []struct {
 
 // sizeRE: a decimal number, an optional space, then nothing, "B", or a unit
 // letter optionally followed by "i" and/or "B" (any case).
-var sizeRE = regexp.MustCompile(`(?i)^([0-9]+(?:\.[0-9]+)?) ?(?:([kmgtp])(i?b?)|(b?))$`)
+var sizeRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)^([0-9]+(?:\.[0-9]+)?) ?(?:([kmgtp])(i?b?)|(b?))$`)
+})
 
 const sizeForms = "write bytes as 512, or with a unit: 64K, 512M, 1.5G, 2GiB, 512MB (K, M, G, T, P are powers of 1024)"
 
@@ -46,7 +49,7 @@ func ParseSize(s string) (int64, error) {
 	if strings.HasPrefix(t, "-") {
 		return 0, badValue(fmt.Sprintf("size %q is negative", s), sizeForms)
 	}
-	m := sizeRE.FindStringSubmatch(t)
+	m := sizeRE().FindStringSubmatch(t)
 	if m == nil {
 		return 0, badValue(fmt.Sprintf("%q is not a size", s), sizeForms)
 	}

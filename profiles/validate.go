@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/moby/sys/capability"
 )
@@ -143,10 +144,10 @@ func checkCapability(name string) *Error {
 // syscallRE is the shape of a Linux system call name. Names brig has never
 // heard of are allowed (new kernels add calls, and seccomp ignores names
 // the running kernel lacks); this only catches typos like "ptrace()".
-var syscallRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,63}$`)
+var syscallRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z_][a-z0-9_]{0,63}$`) })
 
 func checkSyscall(name string) *Error {
-	if syscallRE.MatchString(name) {
+	if syscallRE().MatchString(name) {
 		return nil
 	}
 	return badValue(fmt.Sprintf("%q is not a system call name", name),
@@ -201,14 +202,14 @@ func checkWeight(n int64) *Error {
 }
 
 // cpusetRE: a comma-separated list of CPU numbers and ranges, "0-1,3".
-var cpusetRE = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
+var cpusetRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`) })
 
 func checkCpuset(s string) *Error {
 	const hint = `list CPU numbers and ranges, like "0", "0-1" or "0,2-3"; "" means any CPU`
 	if s == "" {
 		return nil
 	}
-	if !cpusetRE.MatchString(s) {
+	if !cpusetRE().MatchString(s) {
 		return badValue(fmt.Sprintf("%q is not a CPU list", s), hint)
 	}
 	for r := range strings.SplitSeq(s, ",") {
@@ -225,10 +226,10 @@ func checkCpuset(s string) *Error {
 	return nil
 }
 
-var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 func checkEnvName(name string) *Error {
-	if envNameRE.MatchString(name) {
+	if envNameRE().MatchString(name) {
 		return nil
 	}
 	return badValue(fmt.Sprintf("%q is not an environment variable name", name),
@@ -237,10 +238,10 @@ func checkEnvName(name string) *Error {
 
 // profileNameRE keeps profile names usable as file names and free of path
 // tricks: "../x" must not reach outside the profile directories.
-var profileNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+var profileNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`) })
 
 func checkProfileName(name string) *Error {
-	if profileNameRE.MatchString(name) && !strings.HasSuffix(name, ".toml") {
+	if profileNameRE().MatchString(name) && !strings.HasSuffix(name, ".toml") {
 		return nil
 	}
 	hint := "use letters, digits, '.', '_' and '-'"

@@ -3,7 +3,9 @@ package sandbox
 import (
 	"debug/elf"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -27,6 +29,8 @@ func writeSkeleton(root string, entries []spec.SkeletonEntry) error {
 			err = os.MkdirAll(p, 0o755)
 		case e.Symlink != "":
 			err = os.Symlink(e.Symlink, p)
+		case e.Source != "":
+			err = copyFile(e.Source, p)
 		default:
 			err = os.WriteFile(p, e.Data, 0o644)
 		}
@@ -35,6 +39,19 @@ func writeSkeleton(root string, entries []spec.SkeletonEntry) error {
 		}
 	}
 	return nil
+}
+
+// copyFile copies a small host file (a curated /etc file) into the root;
+// a file that vanished since the layout was read is left out.
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
 }
 
 func writeJSON(path string, v any) error {

@@ -54,18 +54,24 @@ func WithRootfs(dir string, writable bool) Option {
 
 // WithHostRoot makes a fresh, read-only root at dir (an empty directory the
 // sandbox prepares with Skeleton) and shows the host's system directories
-// and curated /etc in it, read-only. Symlinked system paths are recreated
-// by Skeleton, so only real directories and files are bound here.
+// and curated /etc in it, read-only. Symlinks are recreated by Skeleton,
+// and so are the curated /etc files, as copies: a bind mount costs the
+// sandbox's init about 0.3 ms, a small file's copy a few microseconds. So
+// only real directories, and files outside /etc, are bound here.
 func WithHostRoot(dir string, layout HostLayout) Option {
 	return func(s *specs.Spec) error {
 		if err := WithRootfs(dir, false)(s); err != nil {
 			return err
 		}
-		for _, e := range slices.Concat(layout.System, layout.Etc) {
-			if e.SymlinkTo != "" || (!e.IsDir && !e.IsFile) {
-				continue
+		for _, e := range layout.System {
+			if e.SymlinkTo == "" && (e.IsDir || e.IsFile) {
+				s.Mounts = append(s.Mounts, readOnlyBind(e.Path, e.Path))
 			}
-			s.Mounts = append(s.Mounts, readOnlyBind(e.Path, e.Path))
+		}
+		for _, e := range layout.Etc {
+			if e.SymlinkTo == "" && e.IsDir {
+				s.Mounts = append(s.Mounts, readOnlyBind(e.Path, e.Path))
+			}
 		}
 		return nil
 	}

@@ -13,6 +13,10 @@ type SkeletonEntry struct {
 	Dir     bool
 	Symlink string // target, when the entry is a symlink
 	Data    []byte // file contents, when the entry is a file
+	// Source is a host file whose contents the entry gets (the curated
+	// /etc files): copying a few small files into the fresh root is far
+	// cheaper than a bind mount for each.
+	Source string
 }
 
 // SkeletonInput is what the generated files describe.
@@ -39,8 +43,11 @@ func Skeleton(in SkeletonInput) []SkeletonEntry {
 		}
 	}
 	for _, e := range in.Layout.Etc {
-		if e.SymlinkTo != "" {
+		switch {
+		case e.SymlinkTo != "":
 			entries = append(entries, SkeletonEntry{Path: relative(e.Path), Symlink: e.SymlinkTo})
+		case e.IsFile:
+			entries = append(entries, SkeletonEntry{Path: relative(e.Path), Source: e.Path})
 		}
 	}
 	hostname := in.Hostname

@@ -15,14 +15,19 @@
 // the peak RSS comes from wait4's rusage of each launch; and the parallel
 // test needs a count of failures, not only a time.
 //
-// Peak RSS is ru_maxrss as wait4 reports it for the launcher: the largest
-// resident set of the launcher and of every process of its tree that it
-// reaped (for brig: brig itself, `brig init` and the sandbox's reaper).
-// `/usr/bin/time -v` reports the same number.
+// Peak RSS is the launcher's ru_maxrss, measured in separate, untimed
+// launches under GNU time (`/usr/bin/time -f %M`): the largest resident
+// set of the launcher and of every process of its tree that it reaped
+// (for brig: brig itself, `brig init` and the sandbox's reaper). It is not
+// taken from the timed launches: Go starts children with vfork, so a
+// child's ru_maxrss includes the resident set of the parent it shared
+// memory with until exec (this program's, about 8 MiB); GNU time forks
+// from a 2 MiB process instead, which is then the floor of the number.
 package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,6 +54,8 @@ type Plan struct {
 	ParReps  int        `json:"par_reps"` // repetitions of each parallel test
 	WorkDir  string     `json:"work_dir"` // where per-launch bundles are written
 	Budget   float64    `json:"budget_s"` // stop the sequential rounds after this many seconds (0: no limit)
+	RSSRuns  int        `json:"rss_runs"` // launches per launcher under GNU time for the peak RSS (0: 5)
+	TimeBin  string     `json:"time_bin"` // GNU time (default /usr/bin/time)
 	Launch   []Launcher `json:"launchers"`
 }
 
@@ -84,9 +91,9 @@ type Summary struct {
 	MedianMS   float64 `json:"median_ms"`
 	P95MS      float64 `json:"p95_ms"`
 	MinMS      float64 `json:"min_ms"`
-	CPUMS      float64 `json:"cpu_ms"` // median user+sys of the launcher's tree
-	RSSKiB     int64   `json:"rss_kib"`
-	MaxRSSKiB  int64   `json:"max_rss_kib"`
+	CPUMS      float64 `json:"cpu_ms"`      // median user+sys of the launcher's tree
+	RSSKiB     int64   `json:"rss_kib"`     // median peak RSS under GNU time
+	MaxRSSKiB  int64   `json:"max_rss_kib"` // largest peak RSS under GNU time
 }
 
 // ParallelRun is one batch of simultaneous launches.
@@ -253,10 +260,9 @@ type measurer struct {
 
 // launch is the outcome of one launch.
 type launch struct {
-	wall   time.Duration
-	cpu    time.Duration
-	maxRSS int64 // KiB
-	err    error
+	wall time.Duration
+	cpu  time.Duration
+	err  error
 }
 
 // newID returns an id unique to this pass: pid and a counter, so that two
@@ -305,7 +311,6 @@ func (m *measurer) once(l Launcher) launch {
 	out := launch{wall: wall}
 	if ru, ok := rusage(cmd.ProcessState); ok {
 		out.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-		out.maxRSS = ru.Maxrss
 	}
 	switch {
 	case err != nil:
@@ -354,14 +359,39 @@ func (m *measurer) sequential() []Summary {
 	out := make([]Summary, len(ls))
 	for i, l := range ls {
 		out[i] = summarize(l, got[i])
+		out[i].RSSKiB, out[i].MaxRSSKiB = m.peakRSS(l)
 	}
 	return out
+}
+
+// peakRSS launches l a few times under GNU time and returns the median
+// and the largest peak RSS, in KiB (0 when none could be measured).
+func (m *measurer) peakRSS(l Launcher) (median, largest int64) {
+	timeBin := cmp.Or(m.plan.TimeBin, "/usr/bin/time")
+	var rss []int64
+	for range cmp.Or(m.plan.RSSRuns, 5) {
+		out := filepath.Join(m.plan.WorkDir, "rss-"+m.newID())
+		timed := l
+		timed.Argv = append([]string{timeBin, "-f", "%M", "-o", out}, l.Argv...)
+		if x := m.once(timed); x.err == nil {
+			if b, err := os.ReadFile(out); err == nil {
+				if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil {
+					rss = append(rss, n)
+				}
+			}
+		}
+		os.Remove(out)
+	}
+	if len(rss) == 0 {
+		return 0, 0
+	}
+	slices.Sort(rss)
+	return rss[len(rss)/2], rss[len(rss)-1]
 }
 
 func summarize(l Launcher, ls []launch) Summary {
 	s := Summary{Name: l.Name, Workload: l.Workload, N: len(ls)}
 	var walls, cpus []float64
-	var rss []int64
 	for _, x := range ls {
 		if x.err != nil {
 			s.Failures++
@@ -372,20 +402,16 @@ func summarize(l Launcher, ls []launch) Summary {
 		}
 		walls = append(walls, ms(x.wall))
 		cpus = append(cpus, ms(x.cpu))
-		rss = append(rss, x.maxRSS)
 	}
 	if len(walls) == 0 {
 		return s
 	}
 	slices.Sort(walls)
 	slices.Sort(cpus)
-	slices.Sort(rss)
 	s.MedianMS = quantile(walls, 0.5)
 	s.P95MS = quantile(walls, 0.95)
 	s.MinMS = walls[0]
 	s.CPUMS = quantile(cpus, 0.5)
-	s.RSSKiB = rss[len(rss)/2]
-	s.MaxRSSKiB = rss[len(rss)-1]
 	return s
 }
 
@@ -511,7 +537,7 @@ func reportCmd(files []string, w io.Writer) error {
 }
 
 func printLaunches(w io.Writer, results []Result) {
-	fmt.Fprintln(w, "Sequential launches (wall ms; CPU = user+sys of the launcher's process tree; RSS = wait4 ru_maxrss, MiB)")
+	fmt.Fprintln(w, "Sequential launches (wall ms; CPU = user+sys of the launcher's process tree; RSS = peak of the tree under GNU time, MiB)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "as\tlauncher\tworkload\truns\tfail\tmedian\tp95\tmin\tCPU\tRSS med\tRSS max\t")
 	for _, r := range results {
