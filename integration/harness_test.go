@@ -44,7 +44,22 @@ var brigBin string
 
 // runTimeout bounds every brig run started by runBrig: a sandbox that hangs
 // must fail its test, not the whole suite at -test.timeout.
-const runTimeout = 60 * time.Second
+var runTimeout = scaled(60 * time.Second)
+
+// timeScale multiplies every timeout of these tests: BRIG_TEST_TIME_SCALE=N
+// (a whole number, default 1). scripts/vm-test sets it when its guest runs
+// under software emulation, where a sandbox starts about 50 times slower
+// than on the host; a timeout here bounds a hang, it asserts no speed.
+var timeScale = func() time.Duration {
+	n, err := strconv.Atoi(os.Getenv("BRIG_TEST_TIME_SCALE"))
+	if err != nil || n < 1 {
+		return 1
+	}
+	return time.Duration(n)
+}()
+
+// scaled stretches a timeout by timeScale.
+func scaled(d time.Duration) time.Duration { return d * timeScale }
 
 func TestMain(m *testing.M) {
 	os.Exit(testMain(m))
@@ -188,7 +203,7 @@ func brigCommand(ctx context.Context, dir string, env []string, args ...string) 
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	// A workload that keeps our pipes open must not hang Wait forever.
-	cmd.WaitDelay = 10 * time.Second
+	cmd.WaitDelay = scaled(10 * time.Second)
 	return cmd
 }
 
@@ -275,6 +290,7 @@ func (b *background) readLines(r io.Reader) {
 // if it exits or the timeout passes first.
 func (b *background) waitLine(t *testing.T, want string, timeout time.Duration) {
 	t.Helper()
+	timeout = scaled(timeout)
 	deadline := time.After(timeout)
 	for {
 		select {
@@ -298,6 +314,7 @@ func (b *background) waitLine(t *testing.T, want string, timeout time.Duration) 
 // fails the test.
 func (b *background) wait(t *testing.T, timeout time.Duration) result {
 	t.Helper()
+	timeout = scaled(timeout)
 	select {
 	case <-b.done:
 	case <-time.After(timeout):
@@ -406,6 +423,7 @@ func containsInt(list []int, v int) bool {
 // cmdline exists (other than those in skip) and returns its pid.
 func waitForProcess(t *testing.T, cmdline string, within time.Duration, skip ...int) int {
 	t.Helper()
+	within = scaled(within)
 	deadline := time.Now().Add(within)
 	for {
 		for pid, c := range processesWith(cmdline, skip...) {
@@ -426,6 +444,7 @@ func waitForProcess(t *testing.T, cmdline string, within time.Duration, skip ...
 // marker in its own.
 func requireNoProcess(t *testing.T, marker string, within time.Duration) {
 	t.Helper()
+	within = scaled(within)
 	deadline := time.Now().Add(within)
 	for {
 		left := processesWith(marker)

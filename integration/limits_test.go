@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,13 +108,13 @@ func TestLimitsForkBomb(t *testing.T) {
 	if rc.PidsPeak > 32 {
 		t.Errorf("pids peak %d exceeds the limit of 32", rc.PidsPeak)
 	}
-	if d := time.Since(start); d > 30*time.Second {
+	if d := time.Since(start); d > scaled(30*time.Second) {
 		t.Errorf("containing the fork bomb took %s", d)
 	}
 	// The host stays responsive: a fresh sandbox starts at once.
 	quick := time.Now()
 	wantCode(t, runBrig(t, "", "run", "--", "true"), 0)
-	if d := time.Since(quick); d > 5*time.Second {
+	if d := time.Since(quick); d > scaled(5*time.Second) {
 		t.Errorf("a sandbox after the fork bomb took %s to run true", d)
 	}
 }
@@ -121,7 +122,11 @@ func TestLimitsForkBomb(t *testing.T) {
 func TestLimitsCPUHalf(t *testing.T) {
 	t.Parallel()
 	requireLimits(t)
-	res, rc := runWithReport(t, "--cpus", "0.5", "--", "timeout", "3", "sh", "-c", "while :; do :; done")
+	// The receipt's CPU time includes the sandbox's start, its wall time
+	// does not: the loop must run long enough to dwarf the start, which
+	// takes seconds of CPU under emulation (BRIG_TEST_TIME_SCALE).
+	loop := fmt.Sprint(3 * int(timeScale))
+	res, rc := runWithReport(t, "--cpus", "0.5", "--", "timeout", loop, "sh", "-c", "while :; do :; done")
 	if res.code != 124 {
 		t.Fatalf("the busy loop should end by coreutils' timeout (124): %v", res)
 	}
@@ -142,7 +147,7 @@ func TestLimitsTimeout(t *testing.T) {
 	if rc.Reason != "timeout" {
 		t.Errorf("want reason timeout, got %+v", rc)
 	}
-	if d := time.Since(start); d < 2*time.Second || d > 10*time.Second {
+	if d := time.Since(start); d < 2*time.Second || d > scaled(10*time.Second) {
 		t.Errorf("the run took %s, want a little over 2s", d)
 	}
 	if !strings.Contains(res.stderr, "time limit") {

@@ -161,6 +161,27 @@ func (e hostEnv) inUserNS() bool {
 
 func (e hostEnv) isRoot() bool { return e.euid == 0 && !e.inUserNS() }
 
+// hostUID is the caller's uid in the parent user namespace (the host's,
+// for brig's own outer namespace): euid translated through
+// /proc/self/uid_map. Root of brig's outer user namespace (--user self) is
+// the caller outside, whose systemd manager is user@UID.service.
+func (e hostEnv) hostUID() int {
+	b, err := os.ReadFile(e.p("/proc/self/uid_map"))
+	if err != nil {
+		return e.euid
+	}
+	for line := range strings.Lines(string(b)) {
+		var inside, outside, count int
+		if _, err := fmt.Sscan(line, &inside, &outside, &count); err != nil {
+			continue
+		}
+		if e.euid >= inside && e.euid-inside < count {
+			return outside + e.euid - inside
+		}
+	}
+	return e.euid
+}
+
 // nameOrVar is the user name to put into fixes.
 func (e hostEnv) nameOrVar() string {
 	if e.userName != "" {
@@ -310,10 +331,11 @@ func v1Usable(e hostEnv, l cgroupLayout) (have []string, problem, fix string) {
 // and otherwise explains what is missing.
 func detectV2User(e hostEnv, l cgroupLayout) CgroupHost {
 	sd := systemdUserState(e, l)
+	uid := e.hostUID()
 	if sd.manager && sd.bus {
 		h := CgroupHost{Version: 2, Driver: DriverSystemd, Kind: KindSystemdUser, Parent: "user.slice",
 			Controllers: intersect(readFields(e.p(sd.controllersFile)), wantControllers)}
-		h.Problem, h.Fix = missingV2(h.Controllers, fmt.Sprintf("user@%d.service is not delegated", e.euid), delegateDropIn)
+		h.Problem, h.Fix = missingV2(h.Controllers, fmt.Sprintf("user@%d.service is not delegated", uid), delegateDropIn)
 		return h
 	}
 	if h, ok := detectV2Delegated(e, l); ok {
@@ -323,9 +345,9 @@ func detectV2User(e hostEnv, l cgroupLayout) CgroupHost {
 	switch {
 	case sd.manager:
 		return noneHost(2, "the systemd user manager runs, but its D-Bus session bus is not reachable (DBUS_SESSION_BUS_ADDRESS unset, no $XDG_RUNTIME_DIR/bus)",
-			fmt.Sprintf("export XDG_RUNTIME_DIR=/run/user/%d DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/%d/bus (or log in through PAM: ssh, machinectl shell %s@)", e.euid, e.euid, name))
+			fmt.Sprintf("export XDG_RUNTIME_DIR=/run/user/%d DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/%d/bus (or log in through PAM: ssh, machinectl shell %s@)", uid, uid, name))
 	case sd.booted:
-		return noneHost(2, fmt.Sprintf("no systemd user manager runs for uid %d (no login session, no linger)", e.euid),
+		return noneHost(2, fmt.Sprintf("no systemd user manager runs for uid %d (no login session, no linger)", uid),
 			"sudo loginctl enable-linger "+name+", then log in again (ssh or machinectl shell "+name+"@)")
 	}
 	if dir := findV2Delegation(e, l); dir != "" {
@@ -364,7 +386,7 @@ type systemdUser struct {
 // systemdUserState reads files only: libcontainer's systemd driver will talk
 // to the bus itself, and reports its own errors if it cannot.
 func systemdUserState(e hostEnv, l cgroupLayout) systemdUser {
-	uid := strconv.Itoa(e.euid)
+	uid := strconv.Itoa(e.hostUID())
 	s := systemdUser{
 		booted:          e.exists("/run/systemd/system"),
 		controllersFile: l.unified.dir + "/user.slice/user-" + uid + ".slice/user@" + uid + ".service/cgroup.controllers",

@@ -267,6 +267,18 @@ func TestDetectFrom(t *testing.T) {
 		},
 		want: CgroupHost{Version: 2, Driver: DriverSystemd, Kind: KindSystemdUser, Parent: "user.slice", Controllers: allControllers},
 	}, {
+		// --user self: brig re-executes itself as root of an outer user
+		// namespace; the manager is still the caller's.
+		name: "v2 systemd user manager from brig's outer user namespace",
+		build: func(f *fakeTree) hostEnv {
+			v2Host(f, "/user.slice/user-1000.slice/session-2.scope", false)
+			f.file("/proc/self/uid_map", "         0       1000          1\n         1     100000      65536\n")
+			f.dir("/run/systemd/system")
+			f.file("/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/cgroup.controllers", "cpuset cpu io memory pids\n")
+			return f.env(0, "alice", map[string]string{"DBUS_SESSION_BUS_ADDRESS": "unix:path=/run/user/1000/bus"})
+		},
+		want: CgroupHost{Version: 2, Driver: DriverSystemd, Kind: KindSystemdUser, Parent: "user.slice", Controllers: allControllers},
+	}, {
 		name: "v2 systemd user manager without a bus",
 		build: func(f *fakeTree) hostEnv {
 			v2Host(f, "/user.slice/user-1000.slice/session-2.scope", false)

@@ -333,7 +333,7 @@ func checkSystemdUser(e hostEnv, h CgroupHost) Check {
 	case h.Version != 2:
 		return c.graded(CheckOK, "n/a: cgroup v1 uses the cgroupfs driver", "")
 	case h.Kind == KindSystemdUser:
-		return c.graded(CheckOK, fmt.Sprintf("user@%d.service and its D-Bus session bus are reachable", e.euid), "")
+		return c.graded(CheckOK, fmt.Sprintf("user@%d.service and its D-Bus session bus are reachable", e.hostUID()), "")
 	case h.Kind == KindRoot || h.Kind == KindV2Delegated:
 		return c.graded(CheckOK, "n/a: "+h.Kind+" uses the cgroupfs driver", "")
 	case !e.exists("/run/systemd/system"):

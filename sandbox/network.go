@@ -26,14 +26,14 @@ func wantsUserNetwork(s *specs.Spec) bool {
 // 127.0.0.1 stay unreachable. Abstract unix sockets belong to the network
 // namespace and are unreachable anyway. DNS queries to spec.UserNetDNS are
 // forwarded to the host's resolver.
-func pastaArgs(pid int) []string {
+func pastaArgs(pid int, pidFile string) []string {
 	var runas []string
 	if os.Geteuid() == 0 {
 		// pasta drops root to nobody, who may not enter the sandbox's
 		// user namespace (owned by root); the sandbox is the boundary.
 		runas = []string{"--runas", "0:0"}
 	}
-	return append(runas, "--config-net", "--quiet", "--no-map-gw",
+	return append(runas, "--config-net", "--quiet", "--no-map-gw", "--pid", pidFile,
 		"-t", "none", "-u", "none", "-T", "none", "-U", "none",
 		"--dns-forward", spec.UserNetDNS,
 		strconv.Itoa(pid))
@@ -41,15 +41,15 @@ func pastaArgs(pid int) []string {
 
 // attachUserNetwork runs pasta for the sandbox whose init is pid. pasta
 // joins the sandbox's user and network namespaces, configures a tap
-// interface, then detaches; it exits by itself when the sandbox's init
-// does.
-func attachUserNetwork(pid int) error {
+// interface, then detaches, writing its pid to pidFile: stopUserNetwork
+// ends it with the run.
+func attachUserNetwork(pid int, pidFile string) error {
 	path, err := exec.LookPath("pasta")
 	if err != nil {
 		return fmt.Errorf("%w: pasta is not installed (sudo apt-get install passt)", ErrNetworkHelper)
 	}
 	var out bytes.Buffer
-	cmd := exec.Command(path, pastaArgs(pid)...)
+	cmd := exec.Command(path, pastaArgs(pid, pidFile)...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		msg := pastaMessage(out.String())
@@ -59,6 +59,24 @@ func attachUserNetwork(pid int) error {
 		return fmt.Errorf("%w: pasta: %v: %s", ErrNetworkHelper, err, msg)
 	}
 	return nil
+}
+
+// stopUserNetwork ends the pasta that attachUserNetwork started. pasta
+// quits by itself only when its namespace was given as a file; given a
+// pid (as here), Debian 12's pasta outlives the sandbox forever.
+func stopUserNetwork(pidFile string) {
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return
+	}
+	// The pid is ours only while it is still a pasta.
+	if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && bytes.Contains(cmdline, []byte("pasta")) {
+		_ = unix.Kill(pid, unix.SIGTERM)
+	}
 }
 
 const tunDevice = "/dev/net/tun"

@@ -60,7 +60,8 @@ func Reap(args []string) int {
 		code := execErrorCode(err)
 		fmt.Fprintf(os.Stderr, "brig: %s: %s\n", args[0], execErrorText(err))
 		report("exec", code)
-		return code
+		lingerForBrig()
+		return code // not reached: dieWithBrig exits
 	}
 	for sig := range sigs {
 		if sig != unix.SIGCHLD {
@@ -70,10 +71,10 @@ func Reap(args []string) int {
 		if ws, done := reapAll(child); done {
 			if ws.Signaled() {
 				report("signal", int(ws.Signal()))
-				return 128 + int(ws.Signal())
+			} else {
+				report("exit", ws.ExitStatus())
 			}
-			report("exit", ws.ExitStatus())
-			return ws.ExitStatus()
+			lingerForBrig()
 		}
 	}
 	return 255
@@ -98,6 +99,15 @@ func dieWithBrig() {
 			os.Exit(128 + int(unix.SIGKILL))
 		}
 	}
+}
+
+// lingerForBrig keeps the sandbox, and so its cgroup, alive after the
+// report until brig has read the cgroup's statistics and closed its end of
+// the status pipe; dieWithBrig then ends the sandbox. Without it the
+// statistics race the cgroup's removal: systemd removes a transient scope
+// the moment its last process exits.
+func lingerForBrig() {
+	select {} // dieWithBrig exits the process
 }
 
 // startWorkload looks args[0] up in the workload's PATH and starts it with

@@ -269,8 +269,11 @@ func (r *run) beforeExec(p *libcontainer.Process) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrStart, err)
 	}
-	return attachUserNetwork(pid)
+	return attachUserNetwork(pid, r.pastaPIDFile())
 }
+
+// pastaPIDFile is where the run's pasta writes its pid.
+func (r *run) pastaPIDFile() string { return filepath.Join(r.dir.path, "pasta.pid") }
 
 func (r *run) wait(ctx context.Context) (*Receipt, error) {
 	if r.cfg.Timeout > 0 {
@@ -280,10 +283,11 @@ func (r *run) wait(ctx context.Context) (*Receipt, error) {
 	}
 	sampler := newPidsSampler(r)
 	defer sampler.stop()
+	status := r.readStatus()
 	for {
 		select {
-		case <-r.exited:
-			return r.finish(), nil
+		case line := <-status:
+			return r.finish(line), nil
 		case sig := <-r.cfg.Signals:
 			if sig == unix.SIGWINCH && r.tty != nil {
 				r.tty.resize()
@@ -295,48 +299,59 @@ func (r *run) wait(ctx context.Context) (*Receipt, error) {
 				r.receipt.Reason = ReasonTimeout
 			}
 			_ = r.container.Signal(unix.SIGKILL)
-			<-r.exited
-			return r.finish(), nil
+			return r.finish(<-status), nil
 		}
 	}
 }
 
-// finish reads how the workload ended and what it used, before the
-// cgroup goes away.
-func (r *run) finish() *Receipt {
-	if r.tty != nil {
-		r.tty.finish()
-	}
+// readStatus reads the reaper's one status line in the background. The
+// line arrives when the workload has ended; "" (EOF) means the reaper died
+// without reporting: killed, or out of memory itself.
+func (r *run) readStatus() <-chan string {
+	ch := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(r.status).ReadString('\n')
+		ch <- line
+	}()
+	return ch
+}
+
+// finish reads how the workload ended and what it used. The reaper
+// lingers after its report, keeping the cgroup populated (systemd removes
+// an empty scope the moment its last process exits), so the statistics
+// are read first; closing the status pipe then lets the reaper end the
+// sandbox.
+func (r *run) finish(line string) *Receipt {
 	rc := r.receipt
 	rc.WallMS = time.Since(rc.StartedAt).Milliseconds()
-	out, ok := r.readOutcome()
-	switch {
-	case ok:
+	out, reported := parseOutcome(line)
+	if reported {
 		rc.setOutcome(out)
-	case r.exitState != nil:
+	}
+	collectStats(r, rc)
+	_ = r.status.Close()
+	<-r.exited
+	if !reported && r.exitState != nil {
 		rc.setProcessState(r.exitState)
 		// The reaper reports before it exits; it only stays silent when
 		// a signal killed it, or when it never ran at all.
 		r.initFailed = rc.Signal == 0 && rc.Reason != ReasonTimeout
 	}
-	collectStats(r, rc)
+	// The terminal drains only once the reaper, which holds it, is gone.
+	if r.tty != nil {
+		r.tty.finish()
+	}
 	rc.settle()
 	return rc
-}
-
-// readOutcome reads the reaper's status line; the pipe's write end closed
-// when the sandbox's last process holding it died.
-func (r *run) readOutcome() (Outcome, bool) {
-	defer r.status.Close()
-	_ = r.status.SetReadDeadline(time.Now().Add(time.Second))
-	line, _ := bufio.NewReader(r.status).ReadString('\n')
-	return parseOutcome(line)
 }
 
 // destroy kills whatever is left and removes libcontainer's state and the
 // run's cgroup. It runs on every path out of execute.
 func (r *run) destroy() {
 	_ = r.container.Signal(unix.SIGKILL)
+	if wantsUserNetwork(r.cfg.Spec) {
+		stopUserNetwork(r.pastaPIDFile())
+	}
 	if err := r.container.Destroy(); err != nil {
 		r.log.Warn("cannot destroy sandbox", "id", r.cfg.ID, "err", err)
 	}

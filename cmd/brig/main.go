@@ -9,7 +9,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/brigsandbox/brig/sandbox"
 )
@@ -24,6 +27,10 @@ func init() {
 }
 
 func main() {
+	// libcontainer and containerd's cgroups library log through logrus,
+	// to stderr by default ("unable to parse PSI data" on kernels booted
+	// with psi=0, as RHEL's are): brig's stderr carries only its own lines.
+	logrus.SetOutput(io.Discard)
 	if sandbox.IsReaper() {
 		os.Exit(sandbox.Reap(os.Args[2:]))
 	}
