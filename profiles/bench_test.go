@@ -63,30 +63,13 @@ func writeBenchFile(b *testing.B, dir, name, text string) {
 	}
 }
 
-// benchHost is an unprivileged caller with a subordinate range, in host
-// mode, on a merged-/usr Debian host.
-func benchHost() Host {
-	layout := spec.HostLayout{
-		System: []spec.HostEntry{{Path: "/usr", IsDir: true}, {Path: "/bin", SymlinkTo: "usr/bin"},
-			{Path: "/lib", SymlinkTo: "usr/lib"}, {Path: "/lib64", SymlinkTo: "usr/lib64"}},
-		Etc: []spec.HostEntry{{Path: "/etc/ld.so.cache", IsFile: true}, {Path: "/etc/ssl", IsDir: true}},
-	}
-	return Host{
-		Identity: spec.Identity{HostUID: 1000, HostGID: 1000,
-			SubUIDs: []spec.IDRange{{Start: 100000, Count: 65536}}, SubGIDs: []spec.IDRange{{Start: 100000, Count: 65536}}},
-		Root:       spec.WithHostRoot("/run/user/1000/brig/runs/0123456789ab/root", layout),
-		Workdir:    "/home/user/project",
-		InitBinary: "/usr/local/bin/brig",
-	}
-}
-
 // BenchmarkLoadAndBuildStrict is the whole of what brig owns before a
 // launch starts: the profile found and resolved, turned into options,
 // and the spec built from them.
 func BenchmarkLoadAndBuildStrict(b *testing.B) {
 	l := Loader{}
 	w := spec.Workload{Args: []string{"true"}, Env: []string{"PATH=/usr/bin:/bin", "HOME=/tmp"}, Cwd: "/home/user/project"}
-	h := benchHost()
+	h := fakeHost()
 	b.ReportAllocs()
 	for b.Loop() {
 		p, err := l.Load("strict")
