@@ -99,14 +99,10 @@ func nativeOnly(arches []specs.Arch) []specs.Arch {
 // harden removes the denied calls from every allow rule and adds the
 // explicit refusals, so that a denial never depends on rule ordering.
 func harden(f *specs.LinuxSeccomp, p SeccompPolicy) *specs.LinuxSeccomp {
-	deny := slices.Clone(p.Deny)
-	if p.DenyNamespaces {
-		deny = appendUnique(deny, "unshare", "setns")
-	}
+	deny := p.deniedCalls()
 	f.Syscalls = withoutAllowed(f.Syscalls, deny, p.DenyNamespaces)
-	eperm := uint(unix.EPERM)
 	if len(deny) > 0 {
-		f.Syscalls = append(f.Syscalls, specs.LinuxSyscall{Names: deny, Action: specs.ActErrno, ErrnoRet: &eperm})
+		f.Syscalls = append(f.Syscalls, refusal(deny...))
 	}
 	if p.DenyNamespaces {
 		f.Syscalls = append(f.Syscalls, namespaceRules()...)
@@ -115,6 +111,30 @@ func harden(f *specs.LinuxSeccomp, p SeccompPolicy) *specs.LinuxSeccomp {
 		f.Syscalls = denyIoctls(f.Syscalls, p.DenyIoctls)
 	}
 	return f
+}
+
+// deniedCalls are the system calls refused by name: the policy's, plus
+// unshare and setns when namespaces are denied.
+func (p SeccompPolicy) deniedCalls() []string {
+	deny := slices.Clone(p.Deny)
+	if p.DenyNamespaces {
+		deny = appendUnique(deny, "unshare", "setns")
+	}
+	return deny
+}
+
+// refusal refuses the named calls with EPERM.
+func refusal(names ...string) specs.LinuxSyscall {
+	eperm := uint(unix.EPERM)
+	return specs.LinuxSyscall{Names: names, Action: specs.ActErrno, ErrnoRet: &eperm}
+}
+
+// ioctlRefusal refuses one ioctl request, compared on its low 32 bits as
+// the kernel reads it.
+func ioctlRefusal(io Ioctl) specs.LinuxSyscall {
+	r := refusal("ioctl")
+	r.Args = []specs.LinuxSeccompArg{{Index: 1, Value: 0xffffffff, ValueTwo: uint64(io.Request32()), Op: specs.OpMaskedEqual}}
+	return r
 }
 
 // withoutAllowed drops names from allow rules. With namespaces denied it
@@ -161,16 +181,14 @@ func denyIoctls(rules []specs.LinuxSyscall, denied []Ioctl) []specs.LinuxSyscall
 	rules = withoutAllowed(rules, []string{"ioctl"}, false)
 	var values []uint32
 	for _, io := range denied {
-		values = append(values, uint32(io.Request))
+		values = append(values, io.Request32())
 	}
 	for _, pat := range complementPatterns(values) {
 		rules = append(rules, specs.LinuxSyscall{Names: []string{"ioctl"}, Action: specs.ActAllow,
 			Args: []specs.LinuxSeccompArg{{Index: 1, Value: pat.mask, ValueTwo: pat.value, Op: specs.OpMaskedEqual}}})
 	}
-	eperm := uint(unix.EPERM)
 	for _, io := range denied {
-		rules = append(rules, specs.LinuxSyscall{Names: []string{"ioctl"}, Action: specs.ActErrno, ErrnoRet: &eperm,
-			Args: []specs.LinuxSeccompArg{{Index: 1, Value: 0xffffffff, ValueTwo: uint64(uint32(io.Request)), Op: specs.OpMaskedEqual}}})
+		rules = append(rules, ioctlRefusal(io))
 	}
 	return rules
 }
@@ -224,26 +242,24 @@ func denyOnly(s *specs.Spec, p SeccompPolicy) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSeccomp, err)
 	}
-	eperm, enosys := uint(unix.EPERM), uint(unix.ENOSYS)
+	enosys := uint(unix.ENOSYS)
 	f := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: nativeOnly(base.Architectures)}
-	deny := slices.Clone(p.Deny)
 	if p.DenyNamespaces {
-		deny = appendUnique(deny, "unshare", "setns")
 		// One rule per flag: rules are ORed, so any namespace flag refuses.
 		for flag := uint64(1); flag != 0; flag <<= 1 {
 			if nsFlags&flag != 0 {
-				f.Syscalls = append(f.Syscalls, specs.LinuxSyscall{Names: []string{"clone"}, Action: specs.ActErrno, ErrnoRet: &eperm,
-					Args: []specs.LinuxSeccompArg{{Index: 0, Value: flag, ValueTwo: flag, Op: specs.OpMaskedEqual}}})
+				r := refusal("clone")
+				r.Args = []specs.LinuxSeccompArg{{Index: 0, Value: flag, ValueTwo: flag, Op: specs.OpMaskedEqual}}
+				f.Syscalls = append(f.Syscalls, r)
 			}
 		}
 		f.Syscalls = append(f.Syscalls, specs.LinuxSyscall{Names: []string{"clone3"}, Action: specs.ActErrno, ErrnoRet: &enosys})
 	}
-	if len(deny) > 0 {
-		f.Syscalls = append(f.Syscalls, specs.LinuxSyscall{Names: deny, Action: specs.ActErrno, ErrnoRet: &eperm})
+	if deny := p.deniedCalls(); len(deny) > 0 {
+		f.Syscalls = append(f.Syscalls, refusal(deny...))
 	}
 	for _, io := range p.DenyIoctls {
-		f.Syscalls = append(f.Syscalls, specs.LinuxSyscall{Names: []string{"ioctl"}, Action: specs.ActErrno, ErrnoRet: &eperm,
-			Args: []specs.LinuxSeccompArg{{Index: 1, Value: 0xffffffff, ValueTwo: uint64(io.Request32()), Op: specs.OpMaskedEqual}}})
+		f.Syscalls = append(f.Syscalls, ioctlRefusal(io))
 	}
 	s.Linux.Seccomp = f
 	return nil
