@@ -30,6 +30,8 @@ type plan struct {
 	mapping string
 	// outer: this run must happen in brig's outer user namespace.
 	outer bool
+	// ident is who the workload is and how ids map.
+	ident spec.Identity
 	// argv is the workload's command, as the user gave it (or the image).
 	argv []string
 }
@@ -78,7 +80,7 @@ func makePlan(f *runFlags, argv []string) (*plan, error) {
 	// namespace (see sandbox/outerns.go); runCmd re-executes into it.
 	pl.outer = p.Identity.User == profiles.UserSelf && os.Geteuid() != 0
 	ident, mapping := identity(p, u)
-	pl.mapping = mapping
+	pl.ident, pl.mapping = ident, mapping
 	workload := spec.Workload{
 		Args:     argv,
 		Env:      environment(p, f, img.cfg.Env),
@@ -159,12 +161,12 @@ func (pl *plan) rootOption(p *profiles.Profile, f *runFlags, ident spec.Identity
 // identity maps the caller to root (or to itself) inside, with the
 // caller's subordinate ranges when newuidmap can use them.
 func identity(p *profiles.Profile, u *user.User) (spec.Identity, string) {
+	if c, ok := sandbox.OuterCaller(); ok {
+		return outerIdentity(p, c), "subordinate range, through brig's outer user namespace"
+	}
 	id := spec.Identity{HostUID: uint32(os.Getuid()), HostGID: uint32(os.Getgid())}
 	if p.Identity.User == profiles.UserSelf {
 		id.UID, id.GID = id.HostUID, id.HostGID
-	}
-	if c, ok := sandbox.OuterCaller(); ok {
-		return outerIdentity(p, c), "subordinate range, through brig's outer user namespace"
 	}
 	if os.Geteuid() == 0 {
 		// Root keeps an identity map of the first 65536 ids, so that it

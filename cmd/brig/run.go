@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"os/user"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -29,15 +28,17 @@ func runCmd(args []string) int {
 	if done {
 		return code
 	}
+	if pl.outer {
+		// The brig re-executed there plans, explains and runs; this one
+		// only relays.
+		return runOuter(pl)
+	}
 	host := sandbox.DetectCgroupHost()
 	if explain || dryRun {
 		showExplain(pl, host, dryRun)
 		if dryRun {
 			return exitOK
 		}
-	}
-	if pl.outer {
-		return runOuter(pl)
 	}
 	log := newLogger(f.verbose)
 	log.Debug("sandbox", "id", pl.id, "profile", pl.profile.Name, "ids", pl.mapping, "state", pl.stateDir)
@@ -135,11 +136,7 @@ func runOuter(pl *plan) int {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwardedSignals...)
 	defer signal.Stop(sigs)
-	u, err := user.Current()
-	if err != nil {
-		return report(err)
-	}
-	code, err := sandbox.RunInOuterUserNS(os.Args[1:], sandbox.SubIDs("/etc/subuid", u), sandbox.SubIDs("/etc/subgid", u), sigs)
+	code, err := sandbox.RunInOuterUserNS(os.Args[1:], pl.ident.SubUIDs, pl.ident.SubGIDs, sigs)
 	if err != nil {
 		return report(err)
 	}
