@@ -330,8 +330,8 @@ func v1Usable(e hostEnv, l cgroupLayout) (have []string, problem, fix string) {
 // detectV2User tries the user's systemd manager, then a writable own cgroup,
 // and otherwise explains what is missing.
 func detectV2User(e hostEnv, l cgroupLayout) CgroupHost {
-	sd := systemdUserState(e, l)
 	uid := e.hostUID()
+	sd := systemdUserState(e, l, uid)
 	if sd.manager && sd.bus {
 		h := CgroupHost{Version: 2, Driver: DriverSystemd, Kind: KindSystemdUser, Parent: "user.slice",
 			Controllers: intersect(readFields(e.p(sd.controllersFile)), wantControllers)}
@@ -384,9 +384,10 @@ type systemdUser struct {
 }
 
 // systemdUserState reads files only: libcontainer's systemd driver will talk
-// to the bus itself, and reports its own errors if it cannot.
-func systemdUserState(e hostEnv, l cgroupLayout) systemdUser {
-	uid := strconv.Itoa(e.hostUID())
+// to the bus itself, and reports its own errors if it cannot. hostUID is
+// the caller outside any user namespace of brig's (see hostEnv.hostUID).
+func systemdUserState(e hostEnv, l cgroupLayout, hostUID int) systemdUser {
+	uid := strconv.Itoa(hostUID)
 	s := systemdUser{
 		booted:          e.exists("/run/systemd/system"),
 		controllersFile: l.unified.dir + "/user.slice/user-" + uid + ".slice/user@" + uid + ".service/cgroup.controllers",
