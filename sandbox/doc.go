@@ -16,7 +16,8 @@
 //
 // The binary that starts sandboxes must call MaybeInit first thing in
 // main (and in TestMain), because libcontainer re-executes it as the
-// container's init, and must run Reap when IsReaper says so.
+// container's init. The reaper, the sandbox's pid 1, needs nothing: it
+// runs from a C constructor before main (see reaper.go).
 //
 // Cgroups: DetectCgroupHost finds where this user may create cgroups —
 // a systemd user manager on cgroup v2, a delegated subtree (made once by

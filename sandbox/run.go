@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -197,7 +198,7 @@ func (r *run) start() error {
 	r.status = statusR
 	p := &libcontainer.Process{
 		Args:            r.cfg.Spec.Process.Args,
-		Env:             r.cfg.Spec.Process.Env,
+		Env:             append(slices.Clone(r.cfg.Spec.Process.Env), fmt.Sprintf("%s=%d", reaperStatusEnv, statusFD)),
 		Cwd:             r.cfg.Spec.Process.Cwd,
 		UID:             int(r.cfg.Spec.Process.User.UID),
 		GID:             int(r.cfg.Spec.Process.User.GID),

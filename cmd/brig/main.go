@@ -31,9 +31,6 @@ func main() {
 	// to stderr by default ("unable to parse PSI data" on kernels booted
 	// with psi=0, as RHEL's are): brig's stderr carries only its own lines.
 	logrus.SetOutput(io.Discard)
-	if sandbox.IsReaper() {
-		os.Exit(sandbox.Reap(os.Args[2:]))
-	}
 	if err := sandbox.AwaitOuterMaps(); err != nil {
 		os.Exit(report(err))
 	}

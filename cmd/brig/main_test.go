@@ -11,7 +11,7 @@ import (
 
 func TestMain(m *testing.M) {
 	// Tests that start sandboxes re-execute this binary as libcontainer's
-	// init and as the reaper; none here do, but keep the hooks honest.
+	// init; none here do, but keep the hook honest.
 	sandbox.MaybeInit()
 	os.Exit(m.Run())
 }
