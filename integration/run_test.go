@@ -215,16 +215,25 @@ func TestUsageErrors(t *testing.T) {
 	state, env := stateDirEnv(t)
 	tests := []struct {
 		name string
+		dir  string // working directory; "" is a fresh one
 		args []string
 		want []string // substrings of the error line
 	}{
-		{"unknown profile", []string{"--profile", "nope"}, []string{"nope", "brig profile list"}},
-		{"bad memory size", []string{"--memory", "12XB"}, []string{"--memory"}},
-		{"missing bind source", []string{"--bind", "/does/not/exist:/x"}, []string{"/does/not/exist"}},
+		{"unknown profile", "", []string{"--profile", "nope"}, []string{"nope", "brig profile list"}},
+		{"bad memory size", "", []string{"--memory", "12XB"}, []string{"--memory"}},
+		{"missing bind source", "", []string{"--bind", "/does/not/exist:/x"}, []string{"/does/not/exist"}},
+		// The working directory is shown inside: never the host's
+		// process table, nor everything.
+		{"run from /proc", "/proc", nil, []string{"/proc", "cannot be shown", "cd to"}},
+		{"run from /", "/", nil, []string{"whole host", "cd to"}},
 	}
 	for _, tt := range tests {
 		args := append(append([]string{"run"}, tt.args...), "--", "true")
-		res := runBrigEnv(t, t.TempDir(), env, "", args...)
+		dir := tt.dir
+		if dir == "" {
+			dir = t.TempDir()
+		}
+		res := runBrigEnv(t, dir, env, "", args...)
 		if res.code != 125 {
 			t.Errorf("%s: want exit 125, got %v", tt.name, res)
 			continue

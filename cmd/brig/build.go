@@ -115,6 +115,11 @@ func (pl *plan) options(p *profiles.Profile, f *runFlags, ident spec.Identity, u
 	if f.rootfs != "" {
 		workdir = "" // a --rootfs tree brings its own files
 	}
+	if workdir != "" && p.Filesystem.Workdir != profiles.WorkdirHidden {
+		if err := checkWorkdirShown(workdir, os.Getenv("XDG_RUNTIME_DIR")); err != nil {
+			return nil, err
+		}
+	}
 	return p.SpecOptions(profiles.Host{Identity: ident, Root: root, Workdir: workdir, InitBinary: self}), nil
 }
 
@@ -250,4 +255,35 @@ func outerIdentity(p *profiles.Profile, c sandbox.Caller) spec.Identity {
 		id.SubGIDs = sandbox.OuterIDs(sandbox.SubIDs("/etc/subgid", u))
 	}
 	return id
+}
+
+// checkWorkdirShown refuses working directories whose bind would undo
+// the sandbox: a bind is read-only at most, and that stops neither
+// reading the host's process table nor connecting to a unix socket (a
+// socket's permission check ignores read-only mounts), so the docker or
+// systemd socket under /run, or the session bus in $XDG_RUNTIME_DIR,
+// would be one connect away.
+func checkWorkdirShown(dir, runtimeDir string) error {
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real // /var/run is /run
+	}
+	why := ""
+	switch {
+	case dir == "/":
+		why = "showing it would show the whole host"
+	case under(dir, "/proc"), under(dir, "/sys"), under(dir, "/dev"):
+		why = "it is the host's; the sandbox has its own"
+	case dir == "/etc":
+		why = "the profile shows only chosen /etc files"
+	case dir == "/tmp", under(dir, "/run"), runtimeDir != "" && under(dir, runtimeDir):
+		why = "it holds other programs' sockets, which a read-only bind does not close"
+	default:
+		return nil
+	}
+	return usageErrorf("the working directory %s cannot be shown inside: %s (cd to the directory the tool needs, or use --rootfs)", dir, why)
+}
+
+// under reports whether path is dir or inside it.
+func under(path, dir string) bool {
+	return path == dir || strings.HasPrefix(path, strings.TrimSuffix(dir, "/")+"/")
 }

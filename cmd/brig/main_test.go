@@ -95,3 +95,20 @@ func TestHelpAndVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkdirsThatWouldUndoTheSandbox(t *testing.T) {
+	for dir, refused := range map[string]bool{
+		"/": true, "/proc": true, "/proc/self": true, "/sys/fs": true, "/dev": true,
+		"/etc": true, "/tmp": true, "/run": true, "/run/docker": true, "/run/user/1000/x": true,
+		"/home/me/project": false, "/tmp/build": false, "/etc/nginx": false, "/procfs": false,
+		"/devel": false, "/usr/src": false, "/srv/runner": false,
+	} {
+		err := checkWorkdirShown(dir, "/run/user/1000")
+		if (err != nil) != refused {
+			t.Errorf("%s: refused=%v, want %v (%v)", dir, err != nil, refused, err)
+		}
+	}
+	if err := checkWorkdirShown("/home/me/xdg/sub", "/home/me/xdg"); err == nil {
+		t.Error("a directory under $XDG_RUNTIME_DIR was accepted")
+	}
+}
