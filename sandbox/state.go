@@ -170,22 +170,37 @@ func collectOne(stateDir, id string) error {
 			return nil // alive: its brig still holds the lock
 		}
 	}
-	destroyContainer(filepath.Join(stateDir, lcDir), id)
+	if err := destroyContainer(filepath.Join(stateDir, lcDir), id); err != nil {
+		return err // keep the run directory: the next Collect tries again
+	}
 	return os.RemoveAll(p)
 }
 
 // bornWithin is how long a run directory may stay half-made.
 const bornWithin = time.Minute
 
+// destroyWithin is how long a killed sandbox's init may take to die
+// before Collect leaves it to the next run.
+const destroyWithin = 2 * time.Second
+
 // destroyContainer kills and removes libcontainer's container id, if any.
-func destroyContainer(lcRoot, id string) {
+// A sandbox whose brig was killed may still be dying when the next run
+// collects it: libcontainer refuses to destroy a container whose init is
+// alive (ErrRunning), so wait for the SIGKILL to land.
+func destroyContainer(lcRoot, id string) error {
 	c, err := libcontainer.Load(lcRoot, id)
 	if err != nil {
-		_ = os.RemoveAll(filepath.Join(lcRoot, id))
-		return
+		return os.RemoveAll(filepath.Join(lcRoot, id))
 	}
 	_ = c.Signal(unix.SIGKILL)
-	_ = c.Destroy()
+	deadline := time.Now().Add(destroyWithin)
+	for {
+		err := c.Destroy()
+		if !errors.Is(err, libcontainer.ErrRunning) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func logger(l *slog.Logger) *slog.Logger {
