@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,7 +54,7 @@ func explainPlan(pl *plan, host sandbox.CgroupHost) []string {
 	}
 	lines = append(lines, explainNamespaces(s)...)
 	lines = append(lines, explainNetwork(s, pl.profile))
-	lines = append(lines, explainIDs(s, pl.mapping)...)
+	lines = append(lines, explainIDs(s, pl.mapping, outerIDMaps())...)
 	lines = append(lines, explainMounts(s)...)
 	lines = append(lines, explainPrivileges(s)...)
 	lines = append(lines, explainSeccomp(s, pl.profile)...)
@@ -114,19 +115,63 @@ func explainNetwork(s *specs.Spec, p *profiles.Profile) string {
 	return "network: none: only a private loopback; nothing reaches the host"
 }
 
-// explainIDs shows the id mappings: who root inside is outside.
-func explainIDs(s *specs.Spec, mapping string) []string {
+// explainIDs shows the id mappings: who root inside is outside. Under
+// brig's outer user namespace (rootless --user self) the spec's "outside"
+// is that namespace, so each range is carried on through its maps to the
+// host's ids: "uid 0 outside" there is the caller.
+func explainIDs(s *specs.Spec, mapping string, outer [2][]idMap) []string {
 	u := s.Process.User
 	lines := []string{fmt.Sprintf("identity inside: uid %d, gid %d (id mapping: %s)", u.UID, u.GID, mapping)}
-	for _, kind := range []struct {
+	for i, kind := range []struct {
 		name string
 		maps []specs.LinuxIDMapping
 	}{{"uid", s.Linux.UIDMappings}, {"gid", s.Linux.GIDMappings}} {
-		for _, m := range kind.maps {
+		for _, m := range throughOuter(kind.maps, outer[i]) {
 			lines = append(lines, "  "+idRange(kind.name, m))
 		}
 	}
 	return lines
+}
+
+// outerIDMaps reads the uid and gid maps of brig's outer user namespace,
+// when this brig runs in one; nil maps otherwise.
+func outerIDMaps() [2][]idMap {
+	var maps [2][]idMap
+	if _, ok := sandbox.OuterCaller(); !ok {
+		return maps
+	}
+	for i, f := range []string{"/proc/self/uid_map", "/proc/self/gid_map"} {
+		if b, err := os.ReadFile(f); err == nil {
+			maps[i] = parseIDMaps(strings.Split(string(b), "\n"))
+		}
+	}
+	return maps
+}
+
+// throughOuter carries mappings whose host side is the outer namespace on
+// to the host, splitting a range where the outer maps split it. Without
+// outer maps the mappings are the host's already.
+func throughOuter(maps []specs.LinuxIDMapping, outer []idMap) []specs.LinuxIDMapping {
+	if len(outer) == 0 {
+		return maps
+	}
+	var out []specs.LinuxIDMapping
+	for _, m := range maps {
+		for _, o := range outer {
+			lo := max(int64(m.HostID), o.inside)
+			hi := min(int64(m.HostID)+int64(m.Size), o.inside+o.count)
+			if lo >= hi {
+				continue
+			}
+			out = append(out, specs.LinuxIDMapping{
+				ContainerID: m.ContainerID + uint32(lo-int64(m.HostID)),
+				HostID:      uint32(o.outside + lo - o.inside),
+				Size:        uint32(hi - lo),
+			})
+		}
+	}
+	slices.SortFunc(out, func(a, b specs.LinuxIDMapping) int { return int(a.ContainerID) - int(b.ContainerID) })
+	return out
 }
 
 // idRange writes one mapping: "uid 0 inside is uid 1001 outside".

@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/brigsandbox/brig/sandbox"
 )
@@ -110,5 +113,33 @@ func TestWorkdirsThatWouldUndoTheSandbox(t *testing.T) {
 	}
 	if err := checkWorkdirShown("/home/me/xdg/sub", "/home/me/xdg"); err == nil {
 		t.Error("a directory under $XDG_RUNTIME_DIR was accepted")
+	}
+}
+
+// Under brig's outer user namespace the spec maps to that namespace's
+// ids; --explain carries them on to the host's.
+func TestExplainIDsThroughOuterNamespace(t *testing.T) {
+	inner := []specs.LinuxIDMapping{
+		{ContainerID: 0, HostID: 1, Size: 1001},
+		{ContainerID: 1001, HostID: 0, Size: 1},
+		{ContainerID: 1002, HostID: 1002, Size: 64535},
+	}
+	outer := []idMap{{inside: 0, outside: 1001, count: 1}, {inside: 1, outside: 100000, count: 65536}}
+	got := throughOuter(inner, outer)
+	want := []specs.LinuxIDMapping{
+		{ContainerID: 0, HostID: 100000, Size: 1001},
+		{ContainerID: 1001, HostID: 1001, Size: 1},
+		{ContainerID: 1002, HostID: 101001, Size: 64535},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("throughOuter:\n got %v\nwant %v", got, want)
+	}
+	if got := throughOuter(inner, nil); !slices.Equal(got, inner) {
+		t.Fatalf("without outer maps the mappings changed: %v", got)
+	}
+	// A range the outer maps split comes out in pieces.
+	split := throughOuter([]specs.LinuxIDMapping{{ContainerID: 10, HostID: 0, Size: 3}}, outer)
+	if want := []specs.LinuxIDMapping{{ContainerID: 10, HostID: 1001, Size: 1}, {ContainerID: 11, HostID: 100000, Size: 2}}; !slices.Equal(split, want) {
+		t.Fatalf("split range: got %v, want %v", split, want)
 	}
 }
