@@ -110,10 +110,11 @@ func (c Cache) dir() (string, error) {
 // Each layer is hashed as it is unpacked into a temporary directory, and
 // that directory becomes the cache entry only after every blob matched:
 // nothing of a tampered layer is ever used. Concurrent calls for the same
-// image wait for one another, so the image is unpacked once.
+// image wait for one another while it is unpacked, so it is unpacked once.
 //
 // rootfs is absolute. The caller must not write to it (run the sandbox
-// with a read-only root): other runs share it.
+// with a read-only root): other runs share it. Hold it for as long as a
+// sandbox runs from it, or a prune may remove it.
 func (c Cache) Prepare(ref Ref) (rootfs string, cfg Config, manifestDigest string, err error) {
 	dir, err := c.dir()
 	if err != nil {
@@ -129,19 +130,32 @@ func (c Cache) Prepare(ref Ref) (rootfs string, cfg Config, manifestDigest strin
 		return "", Config{}, "", err
 	}
 	key := img.manifestDesc.Digest
-	unlock, err := lockKey(dir, key, true)
+	entry := entryDir(dir, key)
+	unpacked := func() bool {
+		_, err := os.Stat(filepath.Join(entry, entryJSON))
+		return err == nil
+	}
+	// Shared first: runs holding the image (Hold) must not make another
+	// run of it wait; only an unpack needs the key to itself.
+	unlock, err := lockKey(dir, key, lockShared)
 	if err != nil {
 		return "", Config{}, "", err
 	}
-	defer unlock()
-	entry := entryDir(dir, key)
-	if _, err := os.Stat(filepath.Join(entry, entryJSON)); err != nil {
-		if err := c.unpack(dir, l, img, sourceOf(ref)); err != nil {
+	if unpacked() {
+		c.logger().Debug("image: reusing unpacked image", "digest", key.String(), "dir", entry)
+	} else {
+		unlock()
+		if unlock, err = lockKey(dir, key, lockWait); err != nil {
 			return "", Config{}, "", err
 		}
-	} else {
-		c.logger().Debug("image: reusing unpacked image", "digest", key.String(), "dir", entry)
+		if !unpacked() {
+			if err := c.unpack(dir, l, img, sourceOf(ref)); err != nil {
+				unlock()
+				return "", Config{}, "", err
+			}
+		}
 	}
+	defer unlock()
 	touch(filepath.Join(entry, lastUsedFile))
 	return filepath.Join(entry, rootfsDir), configOf(img), key.String(), nil
 }
@@ -319,18 +333,24 @@ func touch(p string) {
 	}
 }
 
-// lockKey takes the lock of one cache key: blocking (unpack, reuse) or not
-// (prune, which skips what is busy). Lock files are never removed:
-// removing one while another process waits on it would let two holders in.
-func lockKey(dir string, key digest.Digest, wait bool) (unlock func(), err error) {
+// Lock modes of a cache key: a writer (unpack, reuse check, removal)
+// holds it exclusively; a running sandbox holds it shared (Hold), which
+// is what makes Prune skip an image in use.
+const (
+	lockWait   = unix.LOCK_EX
+	lockTry    = unix.LOCK_EX | unix.LOCK_NB
+	lockShared = unix.LOCK_SH
+)
+
+// lockKey takes the lock of one cache key in mode how: lockWait (unpack,
+// reuse), lockTry (prune, which skips what is busy) or lockShared (a run
+// using the image). Lock files are never removed: removing one while
+// another process waits on it would let two holders in.
+func lockKey(dir string, key digest.Digest, how int) (unlock func(), err error) {
 	p := filepath.Join(dir, locksDir, key.Algorithm().String()+"-"+key.Encoded())
 	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("%w: lock: %v", ErrCache, err)
-	}
-	how := unix.LOCK_EX
-	if !wait {
-		how |= unix.LOCK_NB
 	}
 	for {
 		err = unix.Flock(int(f.Fd()), how)
@@ -343,6 +363,31 @@ func lockKey(dir string, key digest.Digest, wait bool) (unlock func(), err error
 		return nil, fmt.Errorf("%w: lock %s: %v", ErrCache, p, err)
 	}
 	return func() { f.Close() }, nil
+}
+
+// Hold marks the unpacked image with manifest digest d as in use until
+// release is called or the process exits: Prune skips it meanwhile, and
+// runs holding the same image do not wait for one another. It fails with
+// ErrNotCached when the image is not (or no longer) unpacked, say because
+// a prune removed it after Prepare: prepare it again.
+func (c Cache) Hold(d string) (release func(), err error) {
+	dir, err := c.dir()
+	if err != nil {
+		return nil, err
+	}
+	key := digest.Digest(d)
+	if err := key.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %q: %v", ErrBadRef, d, err)
+	}
+	unlock, err := lockKey(dir, key, lockShared)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(entryDir(dir, key), entryJSON)); err != nil {
+		unlock()
+		return nil, fmt.Errorf("%w: %s", ErrNotCached, d)
+	}
+	return unlock, nil
 }
 
 // removeStale removes leftovers of crashed unpacks of one key from tmp/.
@@ -403,9 +448,8 @@ func readEntry(p string) (Entry, bool) {
 
 // Prune removes the cached images not used for olderThan (all of them
 // when olderThan is 0), and leftovers of interrupted unpacks. An image
-// being unpacked or prepared right now is skipped. A sandbox still
-// running from a pruned image loses its files: prune when no run is
-// using the cache, or with a generous olderThan.
+// being unpacked or prepared right now, or held by a running sandbox
+// (Hold), is skipped.
 func (c Cache) Prune(olderThan time.Duration) ([]Entry, error) {
 	dir, err := c.abs()
 	if err != nil {
@@ -439,7 +483,7 @@ func (c Cache) Prune(olderThan time.Duration) ([]Entry, error) {
 // that it disappears at once, then deleted.
 func (c Cache) remove(dir string, e Entry) (bool, error) {
 	key := digest.Digest(e.Digest)
-	unlock, err := lockKey(dir, key, false)
+	unlock, err := lockKey(dir, key, lockTry)
 	if err != nil {
 		c.logger().Debug("image: skipping an image in use", "digest", e.Digest, "err", err)
 		return false, nil
@@ -472,7 +516,7 @@ func (c Cache) pruneTmp(dir string) {
 		if key.Validate() != nil {
 			continue
 		}
-		unlock, err := lockKey(dir, key, false)
+		unlock, err := lockKey(dir, key, lockTry)
 		if err != nil {
 			continue
 		}

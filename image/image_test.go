@@ -436,3 +436,46 @@ func TestArgv(t *testing.T) {
 		t.Errorf("no command at all: %q", got)
 	}
 }
+
+// A sandbox running from an image holds it: prune leaves it alone, other
+// runs of it neither wait nor unpack again, and after release it goes.
+func TestHeldImageSurvivesPrune(t *testing.T) {
+	dir, _ := writeLayout(t, simpleImage("v1"))
+	c, _ := testCache(t)
+	rootfs, _, dg, err := c.Prepare(Ref{Layout: dir, Tag: "v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := c.Hold(dg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := c.Hold(dg)
+	if err != nil {
+		t.Fatalf("a second run of a held image: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { _, _, _, err := c.Prepare(Ref{Layout: dir, Tag: "v1"}); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Prepare waited for the runs holding the image")
+	}
+	if removed, err := c.Prune(0); err != nil || len(removed) != 0 {
+		t.Fatalf("Prune(0) removed a held image: %v, %v", removed, err)
+	}
+	if _, err := os.Stat(filepath.Join(rootfs, "etc/motd")); err != nil {
+		t.Fatalf("the held image lost its files: %v", err)
+	}
+	release()
+	second()
+	if removed, err := c.Prune(0); err != nil || len(removed) != 1 {
+		t.Fatalf("Prune(0) after release = %v, %v", removed, err)
+	}
+	if _, err := c.Hold(dg); !errors.Is(err, ErrNotCached) {
+		t.Fatalf("Hold of a pruned image: %v, want ErrNotCached", err)
+	}
+}

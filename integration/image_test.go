@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -367,4 +369,36 @@ func TestImageCommands(t *testing.T) {
 	wantOutput(t, res, 0, w.Manifest.Digest.String()+"\n")
 	requireNoImages(t, cacheDir)
 	wantRefused(t, runBrigEnv(t, cwd, env, "", "image", "verify", "./layout:v2"), "v2")
+}
+
+// TestImagePruneSkipsARunningImage: a sandbox running from an image holds
+// it; prune leaves it alone, and removes it once the run is over.
+func TestImagePruneSkipsARunningImage(t *testing.T) {
+	t.Parallel()
+	requireUserNS(t)
+	requireImageFlag(t)
+	requireImageCmd(t)
+	sleep, err := imagetest.BusyboxLayer(hostBusybox, "sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cwd, _ := writeImage(t, testImage(t, "v1", sleep))
+	_, env := cacheEnv(t)
+	pause := strconv.Itoa(int(scaled(3 * time.Second).Seconds()))
+	b := startBrig(t, cwd, env, "run", "--image", "./layout:v1", "--", "sh", "-c", "echo up; sleep "+pause+"; cat /etc/greeting")
+	b.waitLine(t, "up", 20*time.Second)
+	res := runBrigEnv(t, cwd, env, "", "image", "prune")
+	wantCode(t, res, 0)
+	if !strings.Contains(res.stderr, "removed 0 images") {
+		t.Errorf("prune during the run: %q, want it to remove nothing", res.stderr)
+	}
+	run := b.wait(t, 30*time.Second)
+	wantCode(t, run, 0)
+	if !strings.Contains(run.stdout, "hello from the image") {
+		t.Errorf("the run lost its image: stdout %q, stderr %q", run.stdout, run.stderr)
+	}
+	res = runBrigEnv(t, cwd, env, "", "image", "prune")
+	if !strings.Contains(res.stderr, "removed 1 image") {
+		t.Errorf("prune after the run: %q, want it to remove the image", res.stderr)
+	}
 }

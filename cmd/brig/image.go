@@ -208,6 +208,22 @@ type imageRun struct {
 	digest string
 }
 
+// holdImage prepares the image and holds it until brig exits, so that
+// 'brig image prune' leaves it alone while the sandbox runs from it. A
+// prune between the two steps removes it: prepare it again.
+func holdImage(c image.Cache, r image.Ref) (rootfs string, cfg image.Config, dg string, err error) {
+	for range 3 {
+		if rootfs, cfg, dg, err = c.Prepare(r); err != nil {
+			return "", image.Config{}, "", err
+		}
+		// Released by the process's exit: the run lasts as long as brig.
+		if _, err = c.Hold(dg); !errors.Is(err, image.ErrNotCached) {
+			return rootfs, cfg, dg, err
+		}
+	}
+	return "", image.Config{}, "", err
+}
+
 // prepareRunImage verifies and unpacks (or reuses) the image ref names,
 // and decides the command: the image's Entrypoint, then args if given,
 // else its Cmd (as docker and podman do).
@@ -219,7 +235,7 @@ func prepareRunImage(ref string, args []string, verbose bool) (imageRun, error) 
 	log := newLogger(verbose)
 	c := image.DefaultCache()
 	c.Logger = log
-	rootfs, cfg, dg, err := c.Prepare(r)
+	rootfs, cfg, dg, err := holdImage(c, r)
 	if err != nil {
 		return imageRun{}, fmt.Errorf("image %s: %w", r, err)
 	}
