@@ -78,5 +78,6 @@
 // [Config] carries the image config's Entrypoint, Cmd, Env, WorkingDir and
 // User. They are defaults: a command given on the command line replaces
 // Cmd (see [Config.Argv]), and the profile still decides isolation and
-// limits.
+// limits. [Config.ResolveUser] turns User into ids through the image's own
+// /etc/passwd and /etc/group, read without leaving the tree.
 package image

@@ -402,3 +402,40 @@ func TestImagePruneSkipsARunningImage(t *testing.T) {
 		t.Errorf("prune after the run: %q, want it to remove the image", res.stderr)
 	}
 }
+
+// TestImageUser: an image that names a user runs as that user, named in
+// its own /etc/passwd; --user overrides it, and a user the image does not
+// know is refused.
+func TestImageUser(t *testing.T) {
+	t.Parallel()
+	requireUserNS(t)
+	requireImageFlag(t)
+	passwd := imagetest.Layer{Entries: []imagetest.Entry{
+		imagetest.File("etc/passwd", []byte("root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001:app:/home/app:/bin/sh\n"), 0o644),
+		imagetest.File("etc/group", []byte("root:x:0:\napp:x:1001:\n"), 0o644),
+	}}
+	for _, tc := range []struct {
+		user string
+		args []string
+		code int
+		want string
+	}{
+		{"app", nil, 0, "1000 1001\n"},
+		{"1000:1001", nil, 0, "1000 1001\n"},
+		{"app", []string{"--user", "root"}, 0, "0 0\n"},
+		{"ghost", nil, 125, ""},
+	} {
+		img := testImage(t, "v1", passwd)
+		img.Config.User = tc.user
+		cwd, _ := writeImage(t, img)
+		_, env := cacheEnv(t)
+		args := append(append([]string{"run", "--image", "./layout:v1"}, tc.args...), "--", "sh", "-c", `echo "$(id -u) $(id -g)"`)
+		res := runBrigEnv(t, cwd, env, "", args...)
+		if res.code != tc.code || res.stdout != tc.want {
+			t.Errorf("image user %q %v: want exit %d and %q, got %v", tc.user, tc.args, tc.code, tc.want, res)
+		}
+		if tc.code == 125 && !strings.Contains(res.stderr, "ghost") {
+			t.Errorf("image user %q: the error does not name the user: %q", tc.user, res.stderr)
+		}
+	}
+}

@@ -68,3 +68,31 @@ func MapIDs(host, inside uint32, ranges []IDRange) ([]specs.LinuxIDMapping, erro
 	}
 	return maps, nil
 }
+
+// WithProcessUser runs the workload as uid and gid inside (an image's own
+// user), keeping the maps WithIdentity made: the caller stays root inside,
+// owning what it owns outside, as with docker's USER. Each id must be
+// mapped, which takes subordinate ranges; apply it after WithIdentity.
+func WithProcessUser(uid, gid uint32, groups []uint32) Option {
+	return func(s *specs.Spec) error {
+		if !mapped(s.Linux.UIDMappings, uid) {
+			return fmt.Errorf("%w: uid %d is not mapped into the sandbox", ErrInvalid, uid)
+		}
+		for _, g := range append([]uint32{gid}, groups...) {
+			if !mapped(s.Linux.GIDMappings, g) {
+				return fmt.Errorf("%w: gid %d is not mapped into the sandbox", ErrInvalid, g)
+			}
+		}
+		s.Process.User = specs.User{UID: uid, GID: gid, AdditionalGids: groups}
+		return nil
+	}
+}
+
+func mapped(maps []specs.LinuxIDMapping, id uint32) bool {
+	for _, m := range maps {
+		if id >= m.ContainerID && uint64(id) < uint64(m.ContainerID)+uint64(m.Size) {
+			return true
+		}
+	}
+	return false
+}

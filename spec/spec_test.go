@@ -242,3 +242,22 @@ func TestLimits(t *testing.T) {
 		t.Error("weight conversions do not span the scales")
 	}
 }
+
+func TestWithProcessUserNeedsMappedIDs(t *testing.T) {
+	ranges := []IDRange{{Start: 100000, Count: 65536}}
+	id := Identity{HostUID: 1001, HostGID: 1001, SubUIDs: ranges, SubGIDs: ranges}
+	s, err := Build(Workload{Args: []string{"true"}}, WithIdentity(id), WithProcessUser(1000, 1000, []uint32{27}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := s.Process.User; u.UID != 1000 || u.GID != 1000 || len(u.AdditionalGids) != 1 {
+		t.Errorf("process user %+v", u)
+	}
+	if s.Linux.UIDMappings[0].ContainerID != 0 || s.Linux.UIDMappings[0].HostID != 1001 {
+		t.Errorf("the caller is no longer root inside: %+v", s.Linux.UIDMappings[0])
+	}
+	single := Identity{HostUID: 1001, HostGID: 1001}
+	if _, err := Build(Workload{Args: []string{"true"}}, WithIdentity(single), WithProcessUser(1000, 1000, nil)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("an unmapped uid: err %v, want ErrInvalid", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/brigsandbox/brig/image"
 	"github.com/brigsandbox/brig/profiles"
 	"github.com/brigsandbox/brig/sandbox"
 	"github.com/brigsandbox/brig/spec"
@@ -91,6 +92,13 @@ func makePlan(f *runFlags, argv []string) (*plan, error) {
 	opts, err := pl.options(p, f, ident, u, cwd)
 	if err != nil {
 		return nil, err
+	}
+	if img.user != nil && f.user == "" && p.Identity.User == profiles.UserRoot {
+		opt, ok := imageUser(ident, *img.user, f.image)
+		if ok {
+			opts = append(opts, opt)
+			pl.mapping += "; the image's user"
+		}
 	}
 	s, err := spec.Build(workload, opts...)
 	if err != nil {
@@ -192,6 +200,17 @@ func identity(p *profiles.Profile, u *user.User) (spec.Identity, string) {
 		return id, "single id"
 	}
 	return id, "subordinate range"
+}
+
+// imageUser runs the workload as the image's user, when the user
+// namespace can hold that user: it needs subordinate ids (or a root
+// caller). Without them the run stays root inside and says so.
+func imageUser(id spec.Identity, u image.User, ref string) (spec.Option, bool) {
+	if len(id.SubUIDs) == 0 || len(id.SubGIDs) == 0 {
+		say("image %s asks to run as uid %d; without subordinate ids (see 'brig doctor') it runs as root inside the sandbox (your own uid outside)", ref, u.UID)
+		return nil, false
+	}
+	return spec.WithProcessUser(u.UID, u.GID, u.Groups), true
 }
 
 // environment builds the workload's variables, later sources winning:

@@ -206,6 +206,9 @@ type imageRun struct {
 	argv   []string
 	cfg    image.Config
 	digest string
+	// user is the image's own user, resolved in its tree; nil for root
+	// or none. It applies unless --user or the profile decides.
+	user *image.User
 }
 
 // holdImage prepares the image and holds it until brig exits, so that
@@ -243,11 +246,14 @@ func prepareRunImage(ref string, args []string, verbose bool) (imageRun, error) 
 	if len(argv) == 0 {
 		return imageRun{}, usageErrorf("image %s names no command (no Entrypoint or Cmd): give one, as in 'brig run --image %s -- CMD'", r, ref)
 	}
-	switch cfg.User {
-	case "", "root", "0", "0:0", "root:root":
-	default:
-		log.Warn(fmt.Sprintf("image %s asks to run as user %q; brig runs it as root inside the sandbox (your own uid outside)", r, cfg.User))
+	run := imageRun{rootfs: rootfs, argv: argv, cfg: cfg, digest: dg}
+	u, ok, err := cfg.ResolveUser(rootfs)
+	if err != nil {
+		return imageRun{}, usageErrorf("image %s: %v (name a user with --user root or self)", r, err)
 	}
-	log.Debug("image ready", "image", r.String(), "digest", dg, "rootfs", rootfs)
-	return imageRun{rootfs: rootfs, argv: argv, cfg: cfg, digest: dg}, nil
+	if ok {
+		run.user = &u
+	}
+	log.Debug("image ready", "image", r.String(), "digest", dg, "rootfs", rootfs, "user", cfg.User)
+	return run, nil
 }

@@ -9,7 +9,9 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/brigsandbox/brig/image"
 	"github.com/brigsandbox/brig/sandbox"
+	"github.com/brigsandbox/brig/spec"
 )
 
 func TestMain(m *testing.M) {
@@ -141,5 +143,24 @@ func TestExplainIDsThroughOuterNamespace(t *testing.T) {
 	split := throughOuter([]specs.LinuxIDMapping{{ContainerID: 10, HostID: 0, Size: 3}}, outer)
 	if want := []specs.LinuxIDMapping{{ContainerID: 10, HostID: 1001, Size: 1}, {ContainerID: 11, HostID: 100000, Size: 2}}; !slices.Equal(split, want) {
 		t.Fatalf("split range: got %v, want %v", split, want)
+	}
+}
+
+// An image's user needs subordinate ids; without them the run stays root
+// inside and says so.
+func TestImageUserNeedsSubordinateIDs(t *testing.T) {
+	var e bytes.Buffer
+	stderr = &e
+	t.Cleanup(func() { stderr = os.Stderr })
+	u := image.User{UID: 1000, GID: 1000}
+	if _, ok := imageUser(spec.Identity{HostUID: 1001, HostGID: 1001}, u, "./layout:v1"); ok {
+		t.Fatal("the image's user applied without subordinate ids")
+	}
+	if !strings.Contains(e.String(), "runs as root inside") {
+		t.Errorf("no word of running as root: %q", e.String())
+	}
+	ranges := []spec.IDRange{{Start: 100000, Count: 65536}}
+	if _, ok := imageUser(spec.Identity{HostUID: 1001, HostGID: 1001, SubUIDs: ranges, SubGIDs: ranges}, u, "./layout:v1"); !ok {
+		t.Fatal("the image's user did not apply with subordinate ids")
 	}
 }
