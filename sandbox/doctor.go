@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,6 +59,7 @@ type doctorEnv struct {
 	landlockABI  func() (int, error)          // landlock_create_ruleset(NULL, 0, VERSION)
 	seccompBuilt bool                         // built with cgo and the seccomp tag
 	tunAccess    func() error                 // pasta needs /dev/net/tun read-write; nil: assume fine
+	stateDir     string                       // where runs keep their state; "" skips the seal check
 }
 
 func realDoctorEnv() doctorEnv {
@@ -74,6 +76,7 @@ func realDoctorEnv() doctorEnv {
 		landlockABI:  probeLandlock,
 		seccompBuilt: seccomp.Enabled,
 		tunAccess:    func() error { return unix.Access(tunDevice, unix.R_OK|unix.W_OK) },
+		stateDir:     StateDir(),
 	}
 }
 
@@ -90,6 +93,7 @@ func doctorWith(d doctorEnv) DoctorReport {
 			checkSeccomp(d),
 			checkLandlock(d),
 			checkNetworkHelper(d),
+			checkBinarySeal(d),
 		},
 		LimitsEnforceable: h.Has("memory") && h.Has("pids") && h.Has("cpu"),
 		Cgroups:           h,
@@ -408,6 +412,27 @@ func checkNetworkHelper(d doctorEnv) Check {
 		}
 	}
 	return c.graded(CheckOK, p, "")
+}
+
+// checkBinarySeal says how libcontainer will protect brig's binary from
+// the sandbox (CVE-2019-5736) at every start: as root with a read-only
+// overlay of the binary's directory, which costs nothing, unless that
+// directory contains the state directory (overlayfs refuses nested
+// layers); otherwise, and always rootless, by copying the whole binary.
+func checkBinarySeal(d doctorEnv) Check {
+	c := Check{Name: "binary seal"}
+	if d.stateDir == "" {
+		return c.graded(CheckOK, "not checked", "")
+	}
+	dir := filepath.Dir(d.exe)
+	if !d.host.isRoot() {
+		return c.graded(CheckOK, "rootless: libcontainer copies brig into a sealed memfd at every start (a few ms; the overlay needs root)", "")
+	}
+	if rel, err := filepath.Rel(dir, d.stateDir); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		return c.graded(CheckWarn, fmt.Sprintf("%s holds the state directory %s, so libcontainer cannot seal brig with an overlay and copies it at every start", dir, d.stateDir),
+			"sudo install -m 0755 "+d.exe+" /usr/local/bin/brig (or set BRIG_STATE_DIR outside "+dir+")")
+	}
+	return c.graded(CheckOK, "sealed with a read-only overlay of "+dir+" (no copy)", "")
 }
 
 // graded fills in the outcome of a check.

@@ -232,7 +232,7 @@ func TestDoctorWithFakeHost(t *testing.T) {
 	want := map[string]CheckStatus{
 		"user namespaces": CheckOK, "subuid/subgid": CheckOK, "newuidmap/newgidmap": CheckWarn,
 		"cgroup version": CheckOK, "cgroup controllers": CheckOK, "systemd user manager": CheckOK,
-		"seccomp": CheckOK, "landlock": CheckOK, "network helper": CheckOK,
+		"seccomp": CheckOK, "landlock": CheckOK, "network helper": CheckOK, "binary seal": CheckOK,
 	}
 	if len(r.Checks) != len(want) {
 		t.Errorf("%d checks, want %d", len(r.Checks), len(want))
@@ -267,4 +267,18 @@ func TestDoctorHere(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestDoctorBinarySeal(t *testing.T) {
+	f := newFakeTree(t)
+	d := fakeDoctor(f, 0)
+	d.stateDir = "/run/brig"
+	wantCheck(t, checkBinarySeal(d), CheckOK, "read-only overlay of /usr/local/bin", "")
+	d.exe, d.stateDir = "/tmp/brig", "/tmp/brig-0"
+	wantCheck(t, checkBinarySeal(d), CheckWarn, "copies it at every start", "/usr/local/bin/brig")
+	d.exe, d.stateDir = "/tmp/x/brig", "/tmp/xy/state"
+	wantCheck(t, checkBinarySeal(d), CheckOK, "overlay", "")
+	rootless := fakeDoctor(f, 1000)
+	rootless.stateDir = "/run/user/1000/brig"
+	wantCheck(t, checkBinarySeal(rootless), CheckOK, "sealed memfd", "")
 }
