@@ -384,6 +384,9 @@ func TestImagePruneSkipsARunningImage(t *testing.T) {
 	}
 	cwd, _ := writeImage(t, testImage(t, "v1", sleep))
 	_, env := cacheEnv(t)
+	// GOGC=1 collects garbage at every chance: a hold that nothing
+	// references would be closed by the collector during the run.
+	env = append(env, "GOGC=1")
 	pause := strconv.Itoa(int(scaled(3 * time.Second).Seconds()))
 	b := startBrig(t, cwd, env, "run", "--image", "./layout:v1", "--", "sh", "-c", "echo up; sleep "+pause+"; cat /etc/greeting")
 	b.waitLine(t, "up", 20*time.Second)

@@ -35,6 +35,15 @@ type plan struct {
 	ident spec.Identity
 	// argv is the workload's command, as the user gave it (or the image).
 	argv []string
+	// release ends what the plan holds (an image's hold); nil for nothing.
+	release func()
+}
+
+// close releases what the plan holds; call it once the sandbox is gone.
+func (pl *plan) close() {
+	if pl.release != nil {
+		pl.release()
+	}
 }
 
 const sandboxPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -68,7 +77,7 @@ func makePlan(f *runFlags, argv []string) (*plan, error) {
 			return nil, usageErrorf("profile %q needs pasta for its user-mode network: install the passt package (sudo apt-get install passt), or use --net none", p.Name)
 		}
 	}
-	pl := &plan{id: sandbox.NewID(), stateDir: sandbox.StateDir(), profile: p, timeout: time.Duration(p.Limits.Timeout)}
+	pl := &plan{id: sandbox.NewID(), stateDir: sandbox.StateDir(), profile: p, timeout: time.Duration(p.Limits.Timeout), release: img.release}
 	u, err := user.Current()
 	if err != nil {
 		return nil, fmt.Errorf("who am I: %w", err)

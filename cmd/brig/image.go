@@ -209,22 +209,25 @@ type imageRun struct {
 	// user is the image's own user, resolved in its tree; nil for root
 	// or none. It applies unless --user or the profile decides.
 	user *image.User
+	// release ends the hold on the image (see holdImage). The run must
+	// call it, after the sandbox is gone: an *os.File nobody references
+	// is closed by the garbage collector, and its lock with it.
+	release func()
 }
 
-// holdImage prepares the image and holds it until brig exits, so that
-// 'brig image prune' leaves it alone while the sandbox runs from it. A
-// prune between the two steps removes it: prepare it again.
-func holdImage(c image.Cache, r image.Ref) (rootfs string, cfg image.Config, dg string, err error) {
+// holdImage prepares the image and holds it (release ends the hold), so
+// that 'brig image prune' leaves it alone while the sandbox runs from it.
+// A prune between the two steps removes it: prepare it again.
+func holdImage(c image.Cache, r image.Ref) (rootfs string, cfg image.Config, dg string, release func(), err error) {
 	for range 3 {
 		if rootfs, cfg, dg, err = c.Prepare(r); err != nil {
-			return "", image.Config{}, "", err
+			return "", image.Config{}, "", nil, err
 		}
-		// Released by the process's exit: the run lasts as long as brig.
-		if _, err = c.Hold(dg); !errors.Is(err, image.ErrNotCached) {
-			return rootfs, cfg, dg, err
+		if release, err = c.Hold(dg); !errors.Is(err, image.ErrNotCached) {
+			return rootfs, cfg, dg, release, err
 		}
 	}
-	return "", image.Config{}, "", err
+	return "", image.Config{}, "", nil, err
 }
 
 // prepareRunImage verifies and unpacks (or reuses) the image ref names,
@@ -238,17 +241,19 @@ func prepareRunImage(ref string, args []string, verbose bool) (imageRun, error) 
 	log := newLogger(verbose)
 	c := image.DefaultCache()
 	c.Logger = log
-	rootfs, cfg, dg, err := holdImage(c, r)
+	rootfs, cfg, dg, release, err := holdImage(c, r)
 	if err != nil {
 		return imageRun{}, fmt.Errorf("image %s: %w", r, err)
 	}
 	argv := cfg.Argv(args)
 	if len(argv) == 0 {
+		release()
 		return imageRun{}, usageErrorf("image %s names no command (no Entrypoint or Cmd): give one, as in 'brig run --image %s -- CMD'", r, ref)
 	}
-	run := imageRun{rootfs: rootfs, argv: argv, cfg: cfg, digest: dg}
+	run := imageRun{rootfs: rootfs, argv: argv, cfg: cfg, digest: dg, release: release}
 	u, ok, err := cfg.ResolveUser(rootfs)
 	if err != nil {
+		release()
 		return imageRun{}, usageErrorf("image %s: %v (name a user with --user root or self)", r, err)
 	}
 	if ok {

@@ -28,6 +28,7 @@ func runCmd(args []string) int {
 	if done {
 		return code
 	}
+	defer pl.close()
 	if pl.outer {
 		// The brig re-executed there plans, explains and runs; this one
 		// only relays.

@@ -13,6 +13,7 @@ func specCmd(args []string) int {
 	if done {
 		return code
 	}
+	defer pl.close()
 	b, err := jsonIndent(pl.spec)
 	if err != nil {
 		return report(err)
