@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -57,15 +56,10 @@ const demoExitFailed = 1
 
 func demoCmd(args []string) int {
 	fs := pflag.NewFlagSet("demo", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
 	list := fs.Bool("list", false, "list the demos")
-	rest, err := parseFlags(fs, args)
-	if errors.Is(err, pflag.ErrHelp) {
-		printFlags(fs, "demo --list | NAME")
-		return exitOK
-	}
-	if err != nil {
-		return report(err)
+	rest, code, done := parseCommandFlags(fs, args, "demo --list | NAME")
+	if done {
+		return code
 	}
 	if *list || len(rest) == 0 {
 		printDemos(len(rest) == 0 && !*list)

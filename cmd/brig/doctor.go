@@ -13,8 +13,8 @@ import (
 func doctorCmd(args []string) int {
 	fs := pflag.NewFlagSet("doctor", pflag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print the checks as JSON")
-	if _, err := parseFlags(fs, args); err != nil {
-		return report(err)
+	if _, code, done := parseCommandFlags(fs, args, "doctor [--json]"); done {
+		return code
 	}
 	rep := sandbox.Doctor()
 	if *asJSON {

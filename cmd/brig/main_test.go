@@ -93,7 +93,8 @@ func TestSpecIsJSONOnStdout(t *testing.T) {
 }
 
 func TestHelpAndVersion(t *testing.T) {
-	for _, args := range [][]string{{}, {"--help"}, {"version"}, {"run", "--help"}, {"profile"}} {
+	for _, args := range [][]string{{}, {"--help"}, {"version"}, {"run", "--help"}, {"profile"},
+		{"doctor", "--help"}, {"ps", "--help"}, {"stop", "--help"}, {"setup", "--help"}, {"demo", "--help"}} {
 		code, out, errOut := runMain(t, args...)
 		if code != 0 || out == "" || errOut != "" {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -15,15 +14,10 @@ import (
 // it uses now, read from each run's cgroup.
 func psCmd(args []string) int {
 	fs := pflag.NewFlagSet("ps", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the sandboxes as a JSON array")
-	rest, err := parseFlags(fs, args)
-	if errors.Is(err, pflag.ErrHelp) {
-		printFlags(fs, "ps [--json]")
-		return exitOK
-	}
-	if err != nil {
-		return report(err)
+	rest, code, done := parseCommandFlags(fs, args, "ps [--json]")
+	if done {
+		return code
 	}
 	if len(rest) > 0 {
 		return report(usageErrorf("ps takes no arguments, got %q (see 'brig ps --help')", rest[0]))

@@ -83,6 +83,21 @@ func parseFlags(fs *pflag.FlagSet, args []string) ([]string, error) {
 	return fs.Args(), nil
 }
 
+// parseCommandFlags parses a command's flags the way every command does:
+// --help prints the flags under synopsis, a bad flag is reported. When
+// done is true the command is over, and code is its exit code.
+func parseCommandFlags(fs *pflag.FlagSet, args []string, synopsis string) (rest []string, code int, done bool) {
+	rest, err := parseFlags(fs, args)
+	if errors.Is(err, pflag.ErrHelp) {
+		printFlags(fs, synopsis)
+		return nil, exitOK, true
+	}
+	if err != nil {
+		return nil, report(err), true
+	}
+	return rest, exitOK, false
+}
+
 // applyFlags overrides the profile with what the flags set.
 func (f *runFlags) applyFlags(p *profiles.Profile) error {
 	if err := f.applyLimits(p); err != nil {
@@ -235,15 +250,11 @@ func planFromArgs(name, synopsis string, args []string, extra func(*pflag.FlagSe
 	if extra != nil {
 		extra(fs)
 	}
-	argv, err := parseFlags(fs, args)
-	if errors.Is(err, pflag.ErrHelp) {
-		printFlags(fs, synopsis)
-		return nil, nil, exitOK, true
+	argv, code, done := parseCommandFlags(fs, args, synopsis)
+	if done {
+		return nil, nil, code, true
 	}
-	if err != nil {
-		return nil, nil, report(err), true
-	}
-	pl, err = makePlan(f, argv)
+	pl, err := makePlan(f, argv)
 	if err != nil {
 		return nil, nil, report(err), true
 	}

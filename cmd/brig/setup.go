@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/spf13/pflag"
@@ -15,13 +14,8 @@ func setupCmd(args []string) int {
 	fs := pflag.NewFlagSet("setup", pflag.ContinueOnError)
 	userName := fs.String("user", "", "the user who will run brig")
 	undo := fs.Bool("undo", false, "remove the delegation again")
-	_, err := parseFlags(fs, args)
-	if errors.Is(err, pflag.ErrHelp) {
-		printFlags(fs, "setup --user NAME [--undo]")
-		return exitOK
-	}
-	if err != nil {
-		return report(err)
+	if _, code, done := parseCommandFlags(fs, args, "setup --user NAME [--undo]"); done {
+		return code
 	}
 	if *userName == "" {
 		return report(usageErrorf("setup needs --user NAME: the user who will run brig (e.g. sudo brig setup --user $USER)"))

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"strings"
 	"time"
 
@@ -19,15 +18,10 @@ const defaultGrace = 10 * time.Second
 // prefix that names one sandbox.
 func stopCmd(args []string) int {
 	fs := pflag.NewFlagSet("stop", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
 	grace := fs.Duration("grace", defaultGrace, "how long to wait after SIGTERM before SIGKILL")
-	ids, err := parseFlags(fs, args)
-	if errors.Is(err, pflag.ErrHelp) {
-		printFlags(fs, "stop [--grace 10s] ID...")
-		return exitOK
-	}
-	if err != nil {
-		return report(err)
+	ids, code, done := parseCommandFlags(fs, args, "stop [--grace 10s] ID...")
+	if done {
+		return code
 	}
 	if len(ids) == 0 {
 		return report(usageErrorf("no sandbox named: write 'brig stop ID' (see 'brig ps' for the ids)"))
