@@ -112,52 +112,71 @@ func (c Cache) dir() (string, error) {
 // nothing of a tampered layer is ever used. Concurrent calls for the same
 // image wait for one another while it is unpacked, so it is unpacked once.
 //
+// The image stays held until release is called (or the process exits):
+// Prune skips it meanwhile, and other runs of it do not wait. Keep
+// release referenced for as long as a sandbox runs from rootfs: the lock
+// is an open file, which the garbage collector would close.
+//
 // rootfs is absolute. The caller must not write to it (run the sandbox
-// with a read-only root): other runs share it. Hold it for as long as a
-// sandbox runs from it, or a prune may remove it.
-func (c Cache) Prepare(ref Ref) (rootfs string, cfg Config, manifestDigest string, err error) {
+// with a read-only root): other runs share it.
+func (c Cache) Prepare(ref Ref) (rootfs string, cfg Config, manifestDigest string, release func(), err error) {
 	dir, err := c.dir()
 	if err != nil {
-		return "", Config{}, "", err
+		return "", Config{}, "", nil, err
 	}
 	l, err := openLayout(ref.Layout)
 	if err != nil {
-		return "", Config{}, "", err
+		return "", Config{}, "", nil, err
 	}
 	defer l.close()
 	img, err := l.loadImage(ref)
 	if err != nil {
-		return "", Config{}, "", err
+		return "", Config{}, "", nil, err
 	}
 	key := img.manifestDesc.Digest
 	entry := entryDir(dir, key)
-	unpacked := func() bool {
-		_, err := os.Stat(filepath.Join(entry, entryJSON))
-		return err == nil
-	}
-	// Shared first: runs holding the image (Hold) must not make another
-	// run of it wait; only an unpack needs the key to itself.
-	unlock, err := lockKey(dir, key, lockShared)
-	if err != nil {
-		return "", Config{}, "", err
-	}
-	if unpacked() {
-		c.logger().Debug("image: reusing unpacked image", "digest", key.String(), "dir", entry)
-	} else {
-		unlock()
-		if unlock, err = lockKey(dir, key, lockWait); err != nil {
-			return "", Config{}, "", err
+	// Held shared; only an unpack needs the key to itself. A prune can
+	// slip in between an unpack and the hold that follows it: go round.
+	for attempt := range 3 {
+		release, err := lockKey(dir, key, lockShared)
+		if err != nil {
+			return "", Config{}, "", nil, err
 		}
-		if !unpacked() {
-			if err := c.unpack(dir, l, img, sourceOf(ref)); err != nil {
-				unlock()
-				return "", Config{}, "", err
+		if unpacked(entry) {
+			if attempt == 0 {
+				c.logger().Debug("image: reusing unpacked image", "digest", key.String(), "dir", entry)
 			}
+			touch(filepath.Join(entry, lastUsedFile))
+			return filepath.Join(entry, rootfsDir), configOf(img), key.String(), release, nil
 		}
+		release()
+		if err := c.unpackOnce(dir, l, img, sourceOf(ref)); err != nil {
+			return "", Config{}, "", nil, err
+		}
+	}
+	return "", Config{}, "", nil, fmt.Errorf("%w: %s was removed each time it was unpacked (a prune running in a loop?)", ErrCache, key)
+}
+
+// unpackOnce unpacks img under its key's exclusive lock, unless another
+// process has unpacked it meanwhile.
+func (c Cache) unpackOnce(dir string, l *layout, img *image, source string) error {
+	key := img.manifestDesc.Digest
+	unlock, err := lockKey(dir, key, lockWait)
+	if err != nil {
+		return err
 	}
 	defer unlock()
-	touch(filepath.Join(entry, lastUsedFile))
-	return filepath.Join(entry, rootfsDir), configOf(img), key.String(), nil
+	if unpacked(entryDir(dir, key)) {
+		return nil
+	}
+	return c.unpack(dir, l, img, source)
+}
+
+// unpacked reports whether the cache entry is complete: entry.json is
+// written last, and the entry renamed into place whole.
+func unpacked(entry string) bool {
+	_, err := os.Stat(filepath.Join(entry, entryJSON))
+	return err == nil
 }
 
 // sourceOf is ref with an absolute layout path, for entry.json.
@@ -333,18 +352,18 @@ func touch(p string) {
 	}
 }
 
-// Lock modes of a cache key: a writer (unpack, reuse check, removal)
-// holds it exclusively; a running sandbox holds it shared (Hold), which
-// is what makes Prune skip an image in use.
+// Lock modes of a cache key: a writer (unpack, removal) holds it
+// exclusively; a prepared image is held shared (see Prepare), which is
+// what makes Prune skip an image in use.
 const (
 	lockWait   = unix.LOCK_EX
 	lockTry    = unix.LOCK_EX | unix.LOCK_NB
 	lockShared = unix.LOCK_SH
 )
 
-// lockKey takes the lock of one cache key in mode how: lockWait (unpack,
-// reuse), lockTry (prune, which skips what is busy) or lockShared (a run
-// using the image). Lock files are never removed: removing one while
+// lockKey takes the lock of one cache key in mode how: lockWait (unpack),
+// lockTry (prune, which skips what is busy) or lockShared (an image in
+// use). Lock files are never removed: removing one while
 // another process waits on it would let two holders in.
 func lockKey(dir string, key digest.Digest, how int) (unlock func(), err error) {
 	p := filepath.Join(dir, locksDir, key.Algorithm().String()+"-"+key.Encoded())
@@ -363,31 +382,6 @@ func lockKey(dir string, key digest.Digest, how int) (unlock func(), err error) 
 		return nil, fmt.Errorf("%w: lock %s: %v", ErrCache, p, err)
 	}
 	return func() { f.Close() }, nil
-}
-
-// Hold marks the unpacked image with manifest digest d as in use until
-// release is called or the process exits: Prune skips it meanwhile, and
-// runs holding the same image do not wait for one another. It fails with
-// ErrNotCached when the image is not (or no longer) unpacked, say because
-// a prune removed it after Prepare: prepare it again.
-func (c Cache) Hold(d string) (release func(), err error) {
-	dir, err := c.dir()
-	if err != nil {
-		return nil, err
-	}
-	key := digest.Digest(d)
-	if err := key.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %q: %v", ErrBadRef, d, err)
-	}
-	unlock, err := lockKey(dir, key, lockShared)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := os.Stat(filepath.Join(entryDir(dir, key), entryJSON)); err != nil {
-		unlock()
-		return nil, fmt.Errorf("%w: %s", ErrNotCached, d)
-	}
-	return unlock, nil
 }
 
 // removeStale removes leftovers of crashed unpacks of one key from tmp/.
@@ -448,8 +442,7 @@ func readEntry(p string) (Entry, bool) {
 
 // Prune removes the cached images not used for olderThan (all of them
 // when olderThan is 0), and leftovers of interrupted unpacks. An image
-// being unpacked or prepared right now, or held by a running sandbox
-// (Hold), is skipped.
+// being unpacked right now, or held by a caller of Prepare, is skipped.
 func (c Cache) Prune(olderThan time.Duration) ([]Entry, error) {
 	dir, err := c.abs()
 	if err != nil {

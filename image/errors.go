@@ -36,8 +36,6 @@ var (
 	// (".." in a name or link target) or is otherwise not a tree we will
 	// unpack.
 	ErrUnsafeLayer = errors.New("unsafe layer")
-	// ErrNotCached: the image is not unpacked in the cache (Hold).
-	ErrNotCached = errors.New("image not in the cache")
 	// ErrCache: the image cache could not be read or written.
 	ErrCache = errors.New("image cache error")
 )

@@ -83,6 +83,16 @@ func testCache(t *testing.T) (Cache, *countingHandler) {
 	return Cache{Dir: filepath.Join(t.TempDir(), "cache"), Logger: slog.New(h)}, h
 }
 
+// prepare is Prepare for tests that only look at the tree: the hold is
+// released at once, so that a later Prune in the test may remove it.
+func prepare(c Cache, ref Ref) (string, Config, string, error) {
+	rootfs, cfg, dg, release, err := c.Prepare(ref)
+	if release != nil {
+		release()
+	}
+	return rootfs, cfg, dg, err
+}
+
 func readFile(t *testing.T, p string) string {
 	t.Helper()
 	b, err := os.ReadFile(p)
@@ -95,7 +105,7 @@ func readFile(t *testing.T, p string) string {
 func TestPrepareByTagThenDigestReuses(t *testing.T) {
 	dir, ws := writeLayout(t, simpleImage("v1"))
 	c, log := testCache(t)
-	rootfs, cfg, dg, err := c.Prepare(Ref{Layout: dir, Tag: "v1"})
+	rootfs, cfg, dg, err := prepare(c, Ref{Layout: dir, Tag: "v1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +134,7 @@ func TestPrepareByTagThenDigestReuses(t *testing.T) {
 		strings.Join(cfg.Env, " ") != "PATH=/bin A=1" || cfg.WorkingDir != want.WorkingDir || cfg.User != want.User {
 		t.Errorf("config %+v, want %+v", cfg, want)
 	}
-	again, _, dg2, err := c.Prepare(Ref{Layout: dir, Digest: dg})
+	again, _, dg2, err := prepare(c, Ref{Layout: dir, Digest: dg})
 	if err != nil || again != rootfs || dg2 != dg {
 		t.Fatalf("by digest: %q %s %v; want the same entry %q", again, dg2, err, rootfs)
 	}
@@ -139,18 +149,18 @@ func TestPrepareByTagThenDigestReuses(t *testing.T) {
 func TestPrepareWithoutTag(t *testing.T) {
 	dir, _ := writeLayout(t, simpleImage(""))
 	c, _ := testCache(t)
-	if _, _, _, err := c.Prepare(Ref{Layout: dir}); err != nil {
+	if _, _, _, err := prepare(c, Ref{Layout: dir}); err != nil {
 		t.Fatalf("a layout with one image needs no tag: %v", err)
 	}
 	// The same image twice, under two tags, is one image.
 	same, _ := writeLayout(t, simpleImage("x"), simpleImage("y"))
-	if _, _, _, err := c.Prepare(Ref{Layout: same}); err != nil {
+	if _, _, _, err := prepare(c, Ref{Layout: same}); err != nil {
 		t.Fatalf("one image under two tags needs no tag: %v", err)
 	}
 	other := simpleImage("b")
 	other.Config.Cmd = []string{"other"}
 	dir2, _ := writeLayout(t, simpleImage("a"), other)
-	_, _, _, err := c.Prepare(Ref{Layout: dir2})
+	_, _, _, err := prepare(c, Ref{Layout: dir2})
 	if !errors.Is(err, ErrUnknownTag) || !strings.Contains(err.Error(), "tags: a, b") {
 		t.Fatalf("two images and no tag: want ErrUnknownTag listing the tags, got %v", err)
 	}
@@ -159,12 +169,12 @@ func TestPrepareWithoutTag(t *testing.T) {
 func TestUnknownTagAndDigest(t *testing.T) {
 	dir, _ := writeLayout(t, simpleImage("v1"))
 	c, _ := testCache(t)
-	_, _, _, err := c.Prepare(Ref{Layout: dir, Tag: "v2"})
+	_, _, _, err := prepare(c, Ref{Layout: dir, Tag: "v2"})
 	if !errors.Is(err, ErrUnknownTag) || !strings.Contains(err.Error(), "tags: v1") {
 		t.Errorf("unknown tag: %v", err)
 	}
 	unknown := "sha256:" + strings.Repeat("ab", 32)
-	_, _, _, err = c.Prepare(Ref{Layout: dir, Digest: unknown})
+	_, _, _, err = prepare(c, Ref{Layout: dir, Digest: unknown})
 	if !errors.Is(err, ErrUnknownDigest) || !strings.Contains(err.Error(), unknown) {
 		t.Errorf("unknown digest: %v", err)
 	}
@@ -180,7 +190,7 @@ func TestUnknownTagAndDigest(t *testing.T) {
 func TestNotALayout(t *testing.T) {
 	c, _ := testCache(t)
 	for _, dir := range []string{filepath.Join(t.TempDir(), "missing"), t.TempDir()} {
-		if _, _, _, err := c.Prepare(Ref{Layout: dir}); !errors.Is(err, ErrNotLayout) {
+		if _, _, _, err := prepare(c, Ref{Layout: dir}); !errors.Is(err, ErrNotLayout) {
 			t.Errorf("%s: want ErrNotLayout, got %v", dir, err)
 		}
 	}
@@ -259,7 +269,7 @@ func TestTamperedBlobs(t *testing.T) {
 			d := tt.blob(ws[0])
 			tt.tamper(t, ws[0].BlobPath(d))
 			c, _ := testCache(t)
-			_, _, _, err := c.Prepare(Ref{Layout: dir, Tag: "v1"})
+			_, _, _, err := prepare(c, Ref{Layout: dir, Tag: "v1"})
 			wantBlobError(t, err, tt.sentinel, tt.role, ws[0], d)
 			requireEmptyCache(t, c)
 			_, err = Verify(Ref{Layout: dir, Tag: "v1"})
@@ -324,7 +334,7 @@ func TestConcurrentPrepareUnpacksOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			var err error
-			roots[i], _, _, err = c.Prepare(Ref{Layout: dir, Tag: "v1"})
+			roots[i], _, _, err = prepare(c, Ref{Layout: dir, Tag: "v1"})
 			if err != nil {
 				t.Error(err)
 				failed.Add(1)
@@ -348,7 +358,7 @@ func TestConcurrentPrepareUnpacksOnce(t *testing.T) {
 func TestListAndPrune(t *testing.T) {
 	dir, ws := writeLayout(t, simpleImage("v1"))
 	c, _ := testCache(t)
-	rootfs, _, _, err := c.Prepare(Ref{Layout: dir, Tag: "v1"})
+	rootfs, _, _, err := prepare(c, Ref{Layout: dir, Tag: "v1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +396,7 @@ func TestStaleUnpackIsReplaced(t *testing.T) {
 	if err := os.MkdirAll(stale, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := c.Prepare(Ref{Layout: dir, Tag: "v1"}); err != nil {
+	if _, _, _, err := prepare(c, Ref{Layout: dir, Tag: "v1"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
@@ -442,25 +452,26 @@ func TestArgv(t *testing.T) {
 func TestHeldImageSurvivesPrune(t *testing.T) {
 	dir, _ := writeLayout(t, simpleImage("v1"))
 	c, _ := testCache(t)
-	rootfs, _, dg, err := c.Prepare(Ref{Layout: dir, Tag: "v1"})
+	rootfs, _, _, release, err := c.Prepare(Ref{Layout: dir, Tag: "v1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	release, err := c.Hold(dg)
-	if err != nil {
-		t.Fatal(err)
+	type prepared struct {
+		release func()
+		err     error
 	}
-	second, err := c.Hold(dg)
-	if err != nil {
-		t.Fatalf("a second run of a held image: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { _, _, _, err := c.Prepare(Ref{Layout: dir, Tag: "v1"}); done <- err }()
+	done := make(chan prepared, 1)
+	go func() {
+		_, _, _, release, err := c.Prepare(Ref{Layout: dir, Tag: "v1"})
+		done <- prepared{release, err}
+	}()
+	var second func()
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
+	case p := <-done:
+		if p.err != nil {
+			t.Fatalf("a second run of a held image: %v", p.err)
 		}
+		second = p.release
 	case <-time.After(5 * time.Second):
 		t.Fatal("Prepare waited for the runs holding the image")
 	}
@@ -471,11 +482,14 @@ func TestHeldImageSurvivesPrune(t *testing.T) {
 		t.Fatalf("the held image lost its files: %v", err)
 	}
 	release()
+	if removed, err := c.Prune(0); err != nil || len(removed) != 0 {
+		t.Fatalf("Prune(0) removed an image another run still holds: %v, %v", removed, err)
+	}
 	second()
 	if removed, err := c.Prune(0); err != nil || len(removed) != 1 {
 		t.Fatalf("Prune(0) after release = %v, %v", removed, err)
 	}
-	if _, err := c.Hold(dg); !errors.Is(err, ErrNotCached) {
-		t.Fatalf("Hold of a pruned image: %v, want ErrNotCached", err)
+	if _, err := os.Stat(rootfs); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the released image is still there after prune: %v", err)
 	}
 }

@@ -20,7 +20,7 @@ func prepareLayers(t *testing.T, layers ...[]imagetest.Entry) (string, error) {
 	}
 	dir, _ := writeLayout(t, img)
 	c, _ := testCache(t)
-	rootfs, _, _, err := c.Prepare(Ref{Layout: dir, Tag: "t"})
+	rootfs, _, _, err := prepare(c, Ref{Layout: dir, Tag: "t"})
 	if err == nil {
 		requireNoLeftovers(t, c)
 	}
@@ -90,7 +90,7 @@ func TestTraversalRefused(t *testing.T) {
 			}
 			// rootfs is parent/cache/tmp/X/rootfs: three levels up is parent.
 			c := Cache{Dir: filepath.Join(parent, "cache")}
-			_, _, _, err := c.Prepare(Ref{Layout: dir, Tag: "t"})
+			_, _, _, err := prepare(c, Ref{Layout: dir, Tag: "t"})
 			var be *BlobError
 			if !errors.Is(err, ErrUnsafeLayer) || !errors.As(err, &be) || be.Role != "layer 1/1" {
 				t.Fatalf("want an unsafe-layer BlobError for layer 1/1, got %v", err)

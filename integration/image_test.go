@@ -64,6 +64,15 @@ func writeImage(t *testing.T, img imagetest.Image) (cwd string, w imagetest.Writ
 	return cwd, w
 }
 
+// prepareImage unpacks an image in-process, without holding it.
+func prepareImage(c image.Cache, ref image.Ref) (string, image.Config, string, error) {
+	rootfs, cfg, dg, release, err := c.Prepare(ref)
+	if release != nil {
+		release()
+	}
+	return rootfs, cfg, dg, err
+}
+
 // cacheEnv gives the test an empty image cache.
 func cacheEnv(t *testing.T) (string, []string) {
 	dir := filepath.Join(t.TempDir(), "cache")
@@ -111,7 +120,7 @@ func TestImageUnpackedTreeRuns(t *testing.T) {
 	requireUserNS(t)
 	_, w := writeImage(t, testImage(t, "v1"))
 	cache := image.Cache{Dir: filepath.Join(t.TempDir(), "cache")}
-	rootfs, cfg, dg, err := cache.Prepare(image.Ref{Layout: w.Dir, Tag: "v1"})
+	rootfs, cfg, dg, err := prepareImage(cache, image.Ref{Layout: w.Dir, Tag: "v1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +206,7 @@ func TestImageTamperedLayer(t *testing.T) {
 	appendOneByte(t, blob)
 	cacheDir, env := cacheEnv(t)
 	// The library, as this user.
-	_, _, _, err := image.Cache{Dir: cacheDir}.Prepare(image.Ref{Layout: w.Dir, Tag: "v1"})
+	_, _, _, err := prepareImage(image.Cache{Dir: cacheDir}, image.Ref{Layout: w.Dir, Tag: "v1"})
 	if err == nil || !strings.Contains(err.Error(), blob) {
 		t.Errorf("Prepare of a tampered image: %v", err)
 	}
@@ -266,7 +275,7 @@ func TestImageTraversalLayer(t *testing.T) {
 	}}
 	cwd, w := writeImage(t, testImage(t, "evil", evil))
 	cacheDir, env := cacheEnv(t)
-	_, _, _, err := image.Cache{Dir: cacheDir}.Prepare(image.Ref{Layout: w.Dir, Tag: "evil"})
+	_, _, _, err := prepareImage(image.Cache{Dir: cacheDir}, image.Ref{Layout: w.Dir, Tag: "evil"})
 	if err == nil || !strings.Contains(err.Error(), w.BlobPath(w.Layers[3])) {
 		t.Errorf("Prepare of a layer with ..: %v", err)
 	}
@@ -278,7 +287,7 @@ func TestImageTraversalLayer(t *testing.T) {
 		imagetest.Hardlink("etc/hostfile", "/etc/passwd"),
 	}}
 	_, w2 := writeImage(t, testImage(t, "sneaky", sneaky))
-	_, _, _, err = image.Cache{Dir: cacheDir}.Prepare(image.Ref{Layout: w2.Dir, Tag: "sneaky"})
+	_, _, _, err = prepareImage(image.Cache{Dir: cacheDir}, image.Ref{Layout: w2.Dir, Tag: "sneaky"})
 	if err == nil || !strings.Contains(err.Error(), "hard link") {
 		t.Errorf("Prepare of a hard link to a host file: %v", err)
 	}
@@ -343,7 +352,7 @@ func TestImageCommands(t *testing.T) {
 	res := runBrigEnv(t, cwd, env, "", "image", "verify", "./layout:v1")
 	wantOutput(t, res, 0, w.Manifest.Digest.String()+"\n")
 
-	if _, _, _, err := (image.Cache{Dir: cacheDir}).Prepare(image.Ref{Layout: w.Dir, Tag: "v1"}); err != nil {
+	if _, _, _, err := prepareImage(image.Cache{Dir: cacheDir}, image.Ref{Layout: w.Dir, Tag: "v1"}); err != nil {
 		t.Fatal(err)
 	}
 	res = runBrigEnv(t, cwd, env, "", "image", "ls", "--json")

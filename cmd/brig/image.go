@@ -209,25 +209,10 @@ type imageRun struct {
 	// user is the image's own user, resolved in its tree; nil for root
 	// or none. It applies unless --user or the profile decides.
 	user *image.User
-	// release ends the hold on the image (see holdImage). The run must
-	// call it, after the sandbox is gone: an *os.File nobody references
-	// is closed by the garbage collector, and its lock with it.
+	// release ends the hold on the image (see image.Cache.Prepare). The
+	// run must call it, after the sandbox is gone: an *os.File nobody
+	// references is closed by the garbage collector, and its lock with it.
 	release func()
-}
-
-// holdImage prepares the image and holds it (release ends the hold), so
-// that 'brig image prune' leaves it alone while the sandbox runs from it.
-// A prune between the two steps removes it: prepare it again.
-func holdImage(c image.Cache, r image.Ref) (rootfs string, cfg image.Config, dg string, release func(), err error) {
-	for range 3 {
-		if rootfs, cfg, dg, err = c.Prepare(r); err != nil {
-			return "", image.Config{}, "", nil, err
-		}
-		if release, err = c.Hold(dg); !errors.Is(err, image.ErrNotCached) {
-			return rootfs, cfg, dg, release, err
-		}
-	}
-	return "", image.Config{}, "", nil, err
 }
 
 // prepareRunImage verifies and unpacks (or reuses) the image ref names,
@@ -241,7 +226,7 @@ func prepareRunImage(ref string, args []string, verbose bool) (imageRun, error) 
 	log := newLogger(verbose)
 	c := image.DefaultCache()
 	c.Logger = log
-	rootfs, cfg, dg, release, err := holdImage(c, r)
+	rootfs, cfg, dg, release, err := c.Prepare(r)
 	if err != nil {
 		return imageRun{}, fmt.Errorf("image %s: %w", r, err)
 	}
