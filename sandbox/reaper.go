@@ -7,8 +7,6 @@ import "C"
 import (
 	"fmt"
 	"strconv"
-
-	"github.com/brigsandbox/brig/spec"
 )
 
 // The reaper is brig's tiny init: the sandbox's pid 1. The kernel shields
@@ -20,7 +18,7 @@ import (
 // whole sandbox the moment brig is gone.
 //
 // It is written in C (reaper.c) and runs from an ELF constructor, before
-// the Go runtime starts, when argv[1] is ReaperArg: as Go it was a third
+// the Go runtime starts, when argv[1] is spec.InitArg: as Go it was a third
 // Go runtime start per launch (about 3 ms, and another process mapping
 // all of brig), for a program of one poll loop. runc's nsexec runs the
 // same way. The status pipe is named by an environment variable rather
@@ -28,11 +26,6 @@ import (
 // there is no brig and no pipe, and fd 3 may be anything; the reaper then
 // behaves like tini and exits with the workload's status.
 const (
-	// ReaperArg is argv[1] of a brig process acting as the reaper.
-	ReaperArg = spec.InitArg
-	// ReaperPath is where the brig binary is bound, read-only, inside
-	// (spec.WithInit adds the mount).
-	ReaperPath = spec.InitPath
 	// reaperStatusEnv names the status pipe's fd for the reaper, which
 	// removes it from the workload's environment.
 	reaperStatusEnv = "_BRIG_STATUS_FD"
